@@ -1,0 +1,3 @@
+"""make bench entry point (figures are added by the benchmarks issue)."""
+
+raise SystemExit("bench: no benchmarks yet")

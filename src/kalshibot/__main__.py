@@ -1,0 +1,3 @@
+from kalshibot.cli import main
+
+raise SystemExit(main())
