@@ -1,0 +1,260 @@
+"""The quote reconciler: from the quotes the strategy wants and our live orders, the fewest, cheapest actions.
+
+Theory of operation
+-------------------
+For one market and one book side, the strategy wants a set of levels ``(price, count)``; we have some live orders
+there. :func:`reconcile_side` returns a plan of :data:`Step` values: keep, place, amend (price, size or expiry),
+decrease, cancel. It is pure: the engine turns steps into order actions, ids and journal notes.
+
+How it chooses (costs are Kalshi write-bucket tokens, API.md §7.1: create 10, amend 10, decrease 10, cancel 2):
+
+1. *Tolerance.* A live order whose price is within ``tolerance_ticks`` grid ticks of a desired level serves that
+   level: a one-tick wobble of the fair value does not churn orders (and does not lose queue position). Orders off
+   the market's grid (after ``price_level_structure_updated``, API.md §4) never serve a level.
+2. *Size.* If a level's orders hold more than wanted, the excess comes off the newest orders first (the oldest has
+   the best queue position): an order that must go entirely is cancelled (2 tokens), otherwise it is decreased
+   (10 tokens, and a decrease keeps queue priority, API.md §3.5). If they hold less, the shortfall is *added* as a
+   new order rather than amending size up, because an amend that increases size forfeits queue priority while a new
+   order costs the same 10 tokens and leaves the old one in place.
+3. *Moves.* A level with no order is served by amending an unused live order to it (10 tokens instead of cancel +
+   create = 12); otherwise by a new order. Unused orders left over are cancelled.
+4. *Expiry.* Quotes are good-till-time (``expiration_time``, API.md §3.5) so a dead bot's quotes lapse on the
+   exchange. A kept order whose expiry is within ``refresh_before_s`` is refreshed by an expiry-only amend (same
+   price and count): the only amend that keeps queue priority.
+5. *In flight.* An order with a request in flight (pending new/amend/decrease) gets no second request, except a
+   cancel: a quote whose book moved beyond tolerance before its ack is cancelled (and its level re-served), which is
+   how "every action carries the book sequence it came from" is enforced. Orders pending cancel are ignored.
+
+``policy="cancel_replace"`` is the seed guide's baseline: never amend or decrease; every change is cancel + place.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from kalshibot.core.events import BookSide
+from kalshibot.core.fixed import Count, Price
+from kalshibot.core.grid import PriceGrid
+from kalshibot.core.orders import Order, State
+
+Policy = Literal["amend", "cancel_replace"]
+
+COST_CREATE = 10
+COST_AMEND = 10
+COST_DECREASE = 10  # default cost (API.md §7.1: only cancels are cheaper)
+COST_CANCEL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    price: Price
+    count: Count
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileParams:
+    tolerance_ticks: int = 1
+    policy: Policy = "amend"
+    expiration_s: int | None = 60  # good-till-time length; None = plain GTC (no refresh)
+    refresh_before_s: int | None = None  # refresh when this close to expiry; default: half of expiration_s
+    size_tolerance: Count = Count(0)  # a shortfall up to this is not topped up (partial fills do not churn)
+
+    @property
+    def refresh_window_s(self) -> int:
+        if self.expiration_s is None:
+            return 0
+        return self.refresh_before_s if self.refresh_before_s is not None else self.expiration_s // 2
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    side: BookSide
+    price: Price
+    count: Count
+    expiration_ts_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Amend:
+    order: Order
+    price: Price
+    total: Count  # V2 amend count: already filled + desired resting remainder (API.md §3.5)
+    expiration_ts_s: int | None
+    expiry_only: bool = False  # same price and count: keeps queue priority
+
+
+@dataclass(frozen=True, slots=True)
+class Decrease:
+    order: Order
+    reduce_by: Count
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    order: Order
+    reason: str
+
+
+Step = Keep | Place | Amend | Decrease | Cancel
+
+
+def step_cost(step: Step) -> int:
+    if isinstance(step, Place):
+        return COST_CREATE
+    if isinstance(step, Amend):
+        return COST_AMEND
+    if isinstance(step, Decrease):
+        return COST_DECREASE
+    if isinstance(step, Cancel):
+        return COST_CANCEL
+    return 0
+
+
+def plan_cost(steps: Sequence[Step]) -> int:
+    """Write-bucket tokens the plan spends."""
+    return sum(step_cost(s) for s in steps)
+
+
+def tick_index(grid: PriceGrid, price: int) -> int:
+    """Position of ``price`` among the grid's ticks (off-grid prices land between neighbours)."""
+    return bisect_left(grid.ticks, price)
+
+
+def _merge(levels: Sequence[Level]) -> list[Level]:
+    by_price: dict[int, int] = {}
+    for lv in levels:
+        if lv.count > 0:
+            by_price[lv.price] = by_price.get(lv.price, 0) + lv.count
+    return [Level(Price(p), Count(c)) for p, c in by_price.items()]
+
+
+def reconcile_side(
+    side: BookSide,
+    desired: Sequence[Level],
+    orders: Sequence[Order],
+    grid: PriceGrid,
+    now_ms: int,
+    params: ReconcileParams,
+) -> list[Step]:
+    """The plan for one book side. ``orders`` may hold any of our orders in the market; only this side's quote
+    orders that are still live are considered (UNKNOWN orders are left alone: the engine blocks the market)."""
+    now_s = now_ms // 1000
+    new_exp = now_s + params.expiration_s if params.expiration_s is not None else None
+    amend_ok = params.policy == "amend"
+    levels = _merge(desired)
+    live = [o for o in orders if o.side == side and o.kind == "quote" and not o.is_terminal and o.state not in _IGNORED]
+    steps: list[Step] = []
+
+    # 1. assign each live order to the nearest desired level within tolerance (exact matches win)
+    groups: list[list[Order]] = [[] for _ in levels]
+    spare: list[Order] = []
+    level_idx = [tick_index(grid, lv.price) for lv in levels]
+    for o in live:
+        p = o.target_price
+        best, best_d = -1, params.tolerance_ticks + 1
+        if grid.is_valid(p):
+            oi = tick_index(grid, p)
+            for i, li in enumerate(level_idx):
+                d = abs(oi - li)
+                if d < best_d:
+                    best, best_d = i, d
+        if best >= 0:
+            groups[best].append(o)
+        else:
+            spare.append(o)
+
+    def take_spare(price: int) -> Order | None:
+        """The unused, amendable order nearest ``price`` (amend policy only)."""
+        if not amend_ok:
+            return None
+        cands = [o for o in spare if not o.in_flight]
+        if not cands:
+            return None
+        best = min(cands, key=lambda x: (abs(x.target_price - price), x.created_ms))
+        spare.remove(best)
+        return best
+
+    # 2. levels nobody serves: move a spare order there, or place
+    for lv, group in zip(levels, groups):
+        if group:
+            continue
+        mover = take_spare(lv.price)
+        if mover is not None:
+            steps.append(Amend(mover, lv.price, Count(mover.filled + lv.count), new_exp))
+        else:
+            steps.append(Place(side, lv.price, lv.count, new_exp))
+
+    # 3. levels with orders: fix the size, refresh expiries
+    for lv, group in zip(levels, groups):
+        if not group:
+            continue
+        held = sum(o.target_remaining for o in group)
+        kept = list(group)
+        if held > lv.count:
+            excess = held - lv.count
+            for o in sorted(group, key=lambda x: x.created_ms, reverse=True):
+                if excess <= 0:
+                    break
+                rem = o.target_remaining
+                if rem <= excess:
+                    steps.append(Cancel(o, "size"))
+                    kept.remove(o)
+                    excess -= rem
+                elif o.in_flight:
+                    continue  # one request at a time: reduce it after its answer
+                elif amend_ok:
+                    steps.append(Decrease(o, Count(excess)))
+                    kept.remove(o)
+                    excess = 0
+                else:
+                    steps.append(Cancel(o, "size"))
+                    steps.append(Place(side, lv.price, Count(rem - excess), new_exp))
+                    kept.remove(o)
+                    excess = 0
+        elif held < lv.count - params.size_tolerance:
+            steps.append(Place(side, lv.price, Count(lv.count - held), new_exp))
+        for o in kept:
+            steps += _refresh_or_keep(o, side, now_s, new_exp, params)
+
+    # 4. whatever is left over comes off the book
+    for o in spare:
+        steps.append(Cancel(o, "off_grid" if not grid.is_valid(o.target_price) else "requote"))
+    return steps
+
+
+_IGNORED = frozenset({State.PENDING_CANCEL, State.UNKNOWN})
+
+
+def _refresh_or_keep(o: Order, side: BookSide, now_s: int, new_exp: int | None, params: ReconcileParams) -> list[Step]:
+    if (
+        o.state in (State.RESTING, State.PARTIALLY_FILLED)
+        and o.expiration_ts_s is not None
+        and new_exp is not None
+        and o.expiration_ts_s - now_s <= params.refresh_window_s
+    ):
+        if params.policy == "amend":
+            return [Amend(o, o.price, o.total, new_exp, expiry_only=True)]
+        # cancel-replace cannot refresh in place (and loses the queue doing it)
+        return [Cancel(o, "expiry"), Place(side, o.price, o.remaining, new_exp)]
+    return [Keep(o)]
+
+
+def reconcile_market(
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    orders: Sequence[Order],
+    grid: PriceGrid,
+    now_ms: int,
+    params: ReconcileParams,
+) -> list[Step]:
+    """Both sides of one market. ``asks`` are YES-leg ask prices (V2 side ``ask``)."""
+    plan = reconcile_side("bid", bids, orders, grid, now_ms, params)
+    return plan + reconcile_side("ask", asks, orders, grid, now_ms, params)

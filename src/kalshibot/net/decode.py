@@ -1,0 +1,126 @@
+"""Fast decoder for the hottest WebSocket path: ``orderbook_delta`` frames straight into ``BookDelta``.
+
+Theory of operation
+-------------------
+A busy book sends thousands of deltas a second; building a pydantic model per frame is the single biggest cost on
+the feed. :func:`delta_from_obj` checks the already-parsed JSON object field by field with exact type tests and
+the same fixed-point parsers the models use. :class:`DeltaMessage` is the pydantic model of the same message
+(strict types, unknown fields ignored); a Hypothesis property test (tests/test_net_decode.py) proves the two accept
+and reject exactly the same objects and produce the same ``BookDelta``. Message shape: API.md §5.3.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from kalshibot.core.events import BookDelta
+from kalshibot.core.fixed import Count, Price, parse_count, parse_price
+from kalshibot.errors import FixedPointError, WireError
+
+
+def _price(v: object) -> Price:
+    return parse_price(v)
+
+
+def _signed_count(v: object) -> Count:
+    return parse_count(v, signed=True)
+
+
+class DeltaBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    market_ticker: str
+    price_dollars: Annotated[int, BeforeValidator(_price)]
+    delta_fp: Annotated[int, BeforeValidator(_signed_count)]
+    side: Literal["yes", "no"]
+    ts_ms: int | None = None
+    client_order_id: str | None = None
+    subaccount: int | None = None
+
+
+class DeltaMessage(BaseModel):
+    """The reference (slow) model of an ``orderbook_delta`` frame."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    type: Literal["orderbook_delta"]
+    sid: int
+    seq: int
+    msg: DeltaBody
+
+    def to_delta(self, no_in_yes_prices: bool) -> BookDelta:
+        b = self.msg
+        return BookDelta(
+            ticker=b.market_ticker,
+            sid=self.sid,
+            seq=self.seq,
+            side=b.side,
+            price=Price(b.price_dollars),
+            delta=Count(b.delta_fp),
+            no_in_yes_prices=no_in_yes_prices,
+            client_order_id=b.client_order_id,
+            ts_ms=b.ts_ms or 0,
+        )
+
+
+_MISSING: Any = object()
+
+
+def _bad(why: str) -> WireError:
+    return WireError(f"orderbook_delta: {why}")
+
+
+def delta_from_obj(obj: Any, no_in_yes_prices: bool) -> BookDelta:
+    """An already-parsed frame -> ``BookDelta``; raises :class:`WireError` on anything the model would refuse."""
+    if type(obj) is not dict:
+        raise _bad("frame is not an object")
+    if obj.get("type") != "orderbook_delta":
+        raise _bad("type is not orderbook_delta")
+    sid = obj.get("sid")
+    seq = obj.get("seq")
+    if type(sid) is not int or type(seq) is not int:  # exact type: bool is not an int here
+        raise _bad("sid/seq must be integers")
+    msg = obj.get("msg")
+    if type(msg) is not dict:
+        raise _bad("msg is not an object")
+    ticker = msg.get("market_ticker")
+    if type(ticker) is not str:
+        raise _bad("market_ticker must be a string")
+    side = msg.get("side")
+    if side != "yes" and side != "no":
+        raise _bad("side must be yes|no")
+    raw_price = msg.get("price_dollars", _MISSING)
+    raw_delta = msg.get("delta_fp", _MISSING)
+    if raw_price is _MISSING or raw_delta is _MISSING:
+        raise _bad("price_dollars and delta_fp are required")
+    try:
+        # JSON numbers where strings are documented are accepted (API.md §5.3); the parsers say what is valid
+        price = parse_price(raw_price)
+        delta = parse_count(raw_delta, signed=True)
+    except FixedPointError as e:
+        raise _bad(str(e)) from None
+    ts_ms = msg.get("ts_ms")
+    if ts_ms is not None and type(ts_ms) is not int:
+        raise _bad("ts_ms must be an integer")
+    coid = msg.get("client_order_id")
+    if coid is not None and type(coid) is not str:
+        raise _bad("client_order_id must be a string")
+    sub = msg.get("subaccount")
+    if sub is not None and type(sub) is not int:
+        raise _bad("subaccount must be an integer")
+    return BookDelta(ticker, sid, seq, side, price, delta, no_in_yes_prices, coid, ts_ms or 0)
+
+
+def decode_delta(frame: bytes | str, no_in_yes_prices: bool = True) -> BookDelta:
+    """Parse a raw frame and decode it (for tests and benchmarks; the feed parses once and dispatches)."""
+    try:
+        obj = orjson.loads(frame)
+    except orjson.JSONDecodeError as e:
+        raise WireError(f"orderbook_delta: not JSON: {e}") from None
+    return delta_from_obj(obj, no_in_yes_prices)
+
+
+__all__ = ["DeltaMessage", "decode_delta", "delta_from_obj"]

@@ -1,0 +1,1 @@
+"""Settings: the YAML configuration and the secrets, validated (public import path: :mod:`kalshibot.config`)."""
