@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from kalshibot.core import events as ev
 from kalshibot.core.fixed import Count, Price, contracts, dollars
+from kalshibot.core.order_tracker import OrderTracker
 from kalshibot.core.orders import (
     IN_FLIGHT,
     TABLE,
@@ -21,7 +22,6 @@ from kalshibot.core.orders import (
     Applied,
     Ev,
     Order,
-    OrderTracker,
     State,
     UnexpectedTransition,
 )

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from kalshibot.core import events as ev
 from kalshibot.core.fixed import Price, contracts, dollars
 from kalshibot.core.grid import PriceGrid
-from kalshibot.core.orders import Order, OrderTracker, State
+from kalshibot.core.order_tracker import OrderTracker
+from kalshibot.core.orders import Order, State
 from kalshibot.core.reconciler import (
     Amend,
     Cancel,
@@ -270,3 +271,13 @@ def test_plan_converges_and_is_cheap(
     again = [b2.order(f"0.{p // 10_000:02d}", c // 100) for p, c in after]
     steps2 = reconcile_side("bid", levels, again, GRID, NOW_MS, params)
     assert all(isinstance(s, Keep) for s in steps2)
+
+
+def test_tolerance_never_keeps_our_quotes_crossed() -> None:
+    b = Book()
+    bid = b.order("0.46", 10)
+    ask = b.order("0.46", 10, side="ask")  # each one tick off its desired level, and touching
+    steps = reconcile_market([lv("0.45", 10)], [lv("0.47", 10)], [bid, ask], GRID, NOW_MS, ReconcileParams())
+    assert Keep(bid) not in steps and Keep(ask) not in steps
+    # without the opposite side in view the tolerance alone would have kept them
+    assert plan([lv("0.45", 10)], [bid]) == [Keep(bid)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -45,6 +46,10 @@ from kalshibot.settings.models import (
 )
 from kalshibot.settings.secrets import SECRET_VARIABLES, Secrets
 
+if TYPE_CHECKING:
+    from kalshibot.core.quoter import QuoteParams
+    from kalshibot.core.risk import RiskLimits
+
 __all__ = [
     "COID_MAX_LEN",
     "COID_PREFIX_MAX_LEN",
@@ -72,9 +77,28 @@ __all__ = [
     "load_settings",
     "parse_settings",
     "parse_settings_text",
+    "quote_params",
     "render_settings",
+    "risk_limits",
     "urls_from_base",
 ]
+
+
+def quote_params(settings: Settings) -> QuoteParams:
+    """``settings.quoting`` as the core quoter's :class:`~kalshibot.core.quoter.QuoteParams`.
+
+    Imported lazily so that ``check-config`` never depends on the trading core.
+    """
+    from kalshibot.settings.adapters import quote_params as convert
+
+    return convert(settings.quoting)
+
+
+def risk_limits(settings: Settings) -> RiskLimits:
+    """``settings.risk`` as the core risk guard's :class:`~kalshibot.core.risk.RiskLimits` (imported lazily)."""
+    from kalshibot.settings.adapters import risk_limits as convert
+
+    return convert(settings.risk)
 
 
 def render_settings(settings: Settings, *, source: str | None = None) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,14 @@ def build_app(h: ControlHandlers) -> Starlette:
     )
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal capture: the daemon owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 class ControlServer:
     """uvicorn in the daemon's own event loop, on a loopback socket (port 0 = ephemeral)."""
 
@@ -84,8 +93,7 @@ class ControlServer:
         self._sock = sock
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self._app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="control-server")
         while not self._server.started:
             if self._task.done():
@@ -116,7 +124,7 @@ def control_main(args: argparse.Namespace) -> int:
     """``kalshibot status|halt|resume``: talk to a running daemon's control endpoint (address from logs/state)."""
     from kalshibot.config import load_settings
 
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, require_secrets=False)
     state_dir = f"{settings.logging.dir}/state"
     try:
         with open(control_address_file(state_dir)) as f:

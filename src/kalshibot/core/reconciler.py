@@ -143,9 +143,13 @@ def reconcile_side(
     grid: PriceGrid,
     now_ms: int,
     params: ReconcileParams,
+    midpoint2: int | None = None,
 ) -> list[Step]:
     """The plan for one book side. ``orders`` may hold any of our orders in the market; only this side's quote
-    orders that are still live are considered (UNKNOWN orders are left alone: the engine blocks the market)."""
+    orders that are still live are considered (UNKNOWN orders are left alone: the engine blocks the market).
+    ``midpoint2`` is twice the midpoint of our best desired bid and ask: an order off its level is kept by the
+    tolerance only if it stays strictly on its own side of that midpoint, so a bid and an ask each kept a tick off
+    can never lock or cross each other (exact matches are always fine: the desired bid is below the desired ask)."""
     now_s = now_ms // 1000
     new_exp = now_s + params.expiration_s if params.expiration_s is not None else None
     amend_ok = params.policy == "amend"
@@ -160,6 +164,8 @@ def reconcile_side(
     for o in live:
         p = o.target_price
         best, best_d = -1, params.tolerance_ticks + 1
+        if midpoint2 is not None and (2 * p >= midpoint2 if side == "bid" else 2 * p <= midpoint2):
+            best_d = 1  # exact matches only
         if grid.is_valid(p):
             oi = tick_index(grid, p)
             for i, li in enumerate(level_idx):
@@ -256,5 +262,8 @@ def reconcile_market(
     params: ReconcileParams,
 ) -> list[Step]:
     """Both sides of one market. ``asks`` are YES-leg ask prices (V2 side ``ask``)."""
-    plan = reconcile_side("bid", bids, orders, grid, now_ms, params)
-    return plan + reconcile_side("ask", asks, orders, grid, now_ms, params)
+    best_bid = max((lv.price for lv in bids if lv.count > 0), default=None)
+    best_ask = min((lv.price for lv in asks if lv.count > 0), default=None)
+    mid2 = best_bid + best_ask if best_bid is not None and best_ask is not None else None
+    plan = reconcile_side("bid", bids, orders, grid, now_ms, params, mid2)
+    return plan + reconcile_side("ask", asks, orders, grid, now_ms, params, mid2)

@@ -2,7 +2,8 @@
 (``market-YYYY-MM-DD.jsonl``), one JSON object per line (CONTRACTS.md "Files under logs/", "Journal records";
 docs/journal.md).
 
-* :mod:`.records`: the pydantic models (one per record type) and converters from core types.
+* :mod:`.models`: the pydantic models (one per record type), ``make_record`` / ``parse_record`` / ``dump_record``.
+* :mod:`.records`: converters from core types (and a re-export of :mod:`.models`).
 * :mod:`.writer`: :class:`~kalshibot.journal.writer.Journal`, rotation, gzip, retention, fsync policy.
 * :mod:`.reader`: :func:`~kalshibot.journal.reader.iter_records`, streaming, torn-tail tolerant.
 * :mod:`.schema`: the JSON Schema generated from the models (checked in as ``kalshibot/data/journal.schema.json``).
@@ -11,8 +12,7 @@ docs/journal.md).
 
 from __future__ import annotations
 
-from kalshibot.journal.reader import ReaderReport, iter_records, read_records
-from kalshibot.journal.records import (
+from kalshibot.journal.models import (
     JOURNAL_TYPES,
     MARKET_TYPES,
     RECORD_TYPES,
@@ -21,6 +21,7 @@ from kalshibot.journal.records import (
     make_record,
     parse_record,
 )
+from kalshibot.journal.reader import ReaderReport, iter_records, read_records
 from kalshibot.journal.writer import Journal
 
 __all__ = [

@@ -27,7 +27,7 @@ import stat
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +36,9 @@ import structlog
 from kalshibot.errors import CredentialError
 from kalshibot.kalshi.signing import Signer, auth_headers
 from kalshibot.net.rest_models import LoginResponse
+
+if TYPE_CHECKING:
+    from kalshibot.settings.models import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -195,14 +198,20 @@ class LegacyTokenAuth(httpx.Auth):
     def invalidate(self) -> None:
         self._token = None
 
+    # httpx reads response bodies for auth flows only in the default flows (requires_response_body); these are
+    # overridden, so they read the login answer themselves.
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if not self._fresh():
-            self._accept((yield self._login_request()))
+            login = yield self._login_request()
+            login.read()
+            self._accept(login)
         gen = self._generation
         request.headers["Authorization"] = f"Bearer {self._token}"
         response = yield request
         if response.status_code == 401 and gen == self._generation:
-            self._accept((yield self._login_request()))
+            login = yield self._login_request()
+            login.read()
+            self._accept(login)
             request.headers["Authorization"] = f"Bearer {self._token}"
             yield request
 
@@ -210,14 +219,18 @@ class LegacyTokenAuth(httpx.Auth):
         if not self._fresh():
             async with self._lock:
                 if not self._fresh():
-                    self._accept((yield self._login_request()))
+                    login = yield self._login_request()
+                    await login.aread()
+                    self._accept(login)
         gen = self._generation
         request.headers["Authorization"] = f"Bearer {self._token}"
         response = yield request
         if response.status_code == 401:
             async with self._lock:
                 if gen == self._generation:  # nobody logged in again since this request was sent
-                    self._accept((yield self._login_request()))
+                    login = yield self._login_request()
+                    await login.aread()
+                    self._accept(login)
             request.headers["Authorization"] = f"Bearer {self._token}"
             yield request
 
@@ -233,4 +246,36 @@ class LegacyTokenAuth(httpx.Auth):
         return f"LegacyTokenAuth(login_url={self.login_url!r}, email={self.email!r})"
 
 
-__all__ = ["KalshiAuth", "LegacyTokenAuth", "WsAuth", "is_kalshi_url", "load_private_key", "wall_clock_ms"]
+__all__ = [
+    "KalshiAuth",
+    "LegacyTokenAuth",
+    "WsAuth",
+    "auth_from_settings",
+    "is_kalshi_url",
+    "load_private_key",
+    "wall_clock_ms",
+]
+
+
+def auth_from_settings(settings: Settings, rest_url: str) -> KalshiAuth | LegacyTokenAuth:
+    """The auth the configuration asks for (``auth.mode``), with secrets from the environment / ``.env``."""
+    sec = settings.secrets
+    if settings.auth.mode == "legacy":
+        if sec.email is None or sec.password is None:
+            raise CredentialError("auth.mode legacy needs KALSHI_EMAIL and KALSHI_PASSWORD")
+        return LegacyTokenAuth(
+            rest_url,
+            sec.email.get_secret_value(),
+            sec.password.get_secret_value(),
+            environment=settings.environment,
+            token_lifetime_s=settings.auth.legacy_token_lifetime_s,
+        )
+    if sec.api_key_id is None:
+        raise CredentialError("KALSHI_API_KEY_ID is not set")
+    if sec.private_key_pem is not None:
+        signer = load_private_key(sec.private_key_pem.get_secret_value())
+    elif sec.private_key_path is not None:
+        signer = load_private_key(sec.private_key_path)
+    else:
+        raise CredentialError("set KALSHI_PRIVATE_KEY_PATH (a PEM file, mode 0600) or KALSHI_PRIVATE_KEY")
+    return KalshiAuth(sec.api_key_id.get_secret_value(), signer)

@@ -26,6 +26,7 @@ the age of each market's last message (:meth:`FeedStats.age_ms`), which the daem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -121,6 +122,11 @@ class FeedStats:
         last = self.last_msg_ms.get(ticker)
         return None if last is None else now_ms - last
 
+    def stale(self, tickers: Iterable[str], now_ms: int, max_age_ms: int) -> list[str]:
+        """Markets with no book/trade message for ``max_age_ms`` (or none yet): the daemon decides what a quiet
+        market means (a thin market is legitimately silent; a dead subscription is not)."""
+        return [t for t in tickers if (a := self.age_ms(t, now_ms)) is None or a > max_age_ms]
+
 
 class _Reconnect(Exception):
     """A terminal channel error: drop the connection and start over."""
@@ -167,8 +173,11 @@ class Feed:
         self._ws: ClientConnection | None = None
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._stopping = False
+        self._stop_event = asyncio.Event()
         self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._out: list[ev.Event | MarketData] = []
+        self._in_frame = False
         self._reset_connection_state()
 
     # -------------------------------------------------------------------------------------------- state
@@ -239,12 +248,13 @@ class Feed:
         if ticker not in self._awaiting:
             self._awaiting.add(ticker)
             self.stats.resyncs += 1
-            self.on_event(ev.BookGap((ticker,), sid, reason))
+            self._emit(ev.BookGap((ticker,), sid, reason))
             params = {"sids": [sid], "market_tickers": [ticker], "action": "get_snapshot"}
             self._command("update_subscription", params, ticker)
 
     def stop(self) -> None:
         self._stopping = True
+        self._stop_event.set()
         if self._ws is not None:
             asyncio.get_running_loop().create_task(self._ws.close())
 
@@ -275,7 +285,8 @@ class Feed:
             failures += 1
             self.stats.reconnects += 1
             delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(failures - 1, 16))
-            await asyncio.sleep(delay * self._rng.uniform(0.5, 1.0))
+            with contextlib.suppress(TimeoutError):  # stop() cuts the backoff short
+                await asyncio.wait_for(self._stop_event.wait(), delay * self._rng.uniform(0.5, 1.0))
 
     async def _serve(self, ws: ClientConnection) -> None:
         self._reset_connection_state()
@@ -313,8 +324,13 @@ class Feed:
 
     # ------------------------------------------------------------------------------------------ decoding
     def handle_frame(self, frame: str | bytes) -> None:
-        """Decode one frame and dispatch it (public so tests and replay can feed frames without a socket)."""
+        """Decode one frame and dispatch it (public so tests and replay can feed frames without a socket).
+
+        Decoding fills ``self._out``; the callbacks run only after the frame decoded cleanly, outside the
+        ``try``, so a bug in a consumer is never mistaken for (and swallowed as) a bad frame."""
         self.stats.messages += 1
+        self._out = []
+        self._in_frame = True
         try:
             obj = orjson.loads(frame)
             if type(obj) is not dict:
@@ -324,11 +340,25 @@ class Feed:
                 self._on_delta(obj)
             else:
                 self._dispatch(kind, obj)
-        except _Reconnect:
-            raise
         except (orjson.JSONDecodeError, DataError, ValidationError, KeyError, TypeError, ValueError) as e:
             self.stats.bad_frames += 1
+            self._out = [x for x in self._out if isinstance(x, ev.BookGap)]  # a resync already asked for stands
             log.warning("bad frame", error=f"{type(e).__name__}: {str(e)[:200]}", frame=str(frame[:120]))
+        finally:
+            self._in_frame = False
+        out, self._out = self._out, []
+        for item in out:
+            if isinstance(item, MarketData):
+                if self.on_market_data is not None:
+                    self.on_market_data(item)
+            else:
+                self.on_event(item)
+
+    def _emit(self, e: ev.Event) -> None:
+        if self._in_frame:
+            self._out.append(e)
+        else:
+            self.on_event(e)
 
     def _seq_ok(self, sid: int, seq: int | None) -> bool:
         """Apply the per-sid sequence check; on a gap resync the market (book) or just count it (other channels)."""
@@ -357,9 +387,9 @@ class Feed:
         self.stats.deltas += 1
         now = self.clock_ms()
         self.stats.last_msg_ms[d.ticker] = now
-        self.on_event(d)
+        self._emit(d)
         if self.on_market_data is not None:
-            self.on_market_data(MarketData("book", now, market_fields(d), d))
+            self._out.append(MarketData("book", now, market_fields(d), d))
 
     def _dispatch(self, kind: object, obj: dict[str, Any]) -> None:
         sid = obj.get("sid")
@@ -374,30 +404,30 @@ class Feed:
             self.stats.trades += 1
             now = self.clock_ms()
             self.stats.last_msg_ms[t.ticker] = now
-            self.on_event(t)
+            self._emit(t)
             if self.on_market_data is not None:
-                self.on_market_data(MarketData("trade", now, market_fields(t), t))
+                self._out.append(MarketData("trade", now, market_fields(t), t))
         elif kind == "fill":
-            self.on_event(wm.FillBody.model_validate(msg).to_event())
+            self._emit(wm.FillBody.model_validate(msg).to_event())
         elif kind == "user_order":
-            self.on_event(wm.UserOrderBody.model_validate(msg).to_event())
+            self._emit(wm.UserOrderBody.model_validate(msg).to_event())
         elif kind == "market_position":
             if self.emit_positions:
-                self.on_event(wm.PositionBody.model_validate(msg).to_event())
+                self._emit(wm.PositionBody.model_validate(msg).to_event())
         elif kind == "market_lifecycle_v2":
             if isinstance(sid, int):
                 self._seq_ok(sid, seq)
-            self.on_event(wm.LifecycleBody.model_validate(msg).to_event(self.clock_ms()))
+            self._emit(wm.LifecycleBody.model_validate(msg).to_event(self.clock_ms()))
         elif kind == "event_fee_update":
             if isinstance(sid, int):
                 self._seq_ok(sid, seq)
-            self.on_event(wm.FeeUpdateBody.model_validate(msg).to_event())
+            self._emit(wm.FeeUpdateBody.model_validate(msg).to_event())
         elif kind == "order_group_updates":
             if isinstance(sid, int):
                 self._seq_ok(sid, seq)
             g = wm.GroupUpdateBody.model_validate(msg)
             if g.event_type == "triggered":
-                self.on_event(ev.OrderGroupTriggered(g.order_group_id))
+                self._emit(ev.OrderGroupTriggered(g.order_group_id))
         elif kind in ("subscribed", "ok", "unsubscribed", "error"):
             self._on_reply(kind, obj)
         elif kind in ("event_lifecycle", "ticker"):
@@ -421,9 +451,9 @@ class Feed:
         yes = tuple((Price(p), Count(c)) for p, c in body.yes_dollars_fp)
         no = tuple((Price(p), Count(c)) for p, c in body.no_dollars_fp)
         snap = ev.BookSnapshot(t, sid, seq if isinstance(seq, int) else 0, yes, no, self.use_yes_price)
-        self.on_event(snap)
+        self._emit(snap)
         if self.on_market_data is not None:
-            self.on_market_data(MarketData("book", now, market_fields(snap), snap))
+            self._out.append(MarketData("book", now, market_fields(snap), snap))
 
     def _on_reply(self, kind: str, obj: dict[str, Any]) -> None:
         cid = obj.get("id")

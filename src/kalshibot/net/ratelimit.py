@@ -35,6 +35,8 @@ BATCH_CREATE_COST_PER_ORDER = 10
 BATCH_CANCEL_COST_PER_ORDER = 2
 
 # Basic tier (API.md §7.1): used until GET /account/limits says otherwise
+_EPS = 1e-6  # float refill arithmetic: a deficit this small is rounding, not a reason to sleep again
+
 BASIC_READ = (200, 200)  # (refill tokens/s, capacity)
 BASIC_WRITE = (100, 100)
 
@@ -108,8 +110,8 @@ class TokenBucket:
     def try_acquire(self, cost: int) -> bool:
         """Take ``cost`` tokens now if nobody is queued and they are there."""
         self._refill()
-        if not self._waiters and self._tokens >= cost:
-            self._tokens -= cost
+        if not self._waiters and self._tokens >= cost - _EPS:
+            self._tokens = max(0.0, self._tokens - cost)
             self.spent += cost
             return True
         return False
@@ -125,9 +127,9 @@ class TokenBucket:
             while True:
                 if self._waiters[0] is me:
                     self._refill()
-                    if self._tokens >= cost:
+                    if self._tokens >= cost - _EPS:
                         heapq.heappop(self._waiters)
-                        self._tokens -= cost
+                        self._tokens = max(0.0, self._tokens - cost)
                         self.spent += cost
                         return
                     await self._sleep((cost - self._tokens) / self.refill_per_s)

@@ -303,6 +303,14 @@ class Analytics:
     def finish(self, end_ms: int | None = None) -> Summary:
         if end_ms is not None:
             self.advance(end_ms)
+        # horizons past the end of the data are known only for markets that settled: the value is final
+        for h in self.horizons:
+            for p in self._pending[h]:
+                v = self.markets[p.ticker].settle_value
+                if v is not None:
+                    self._markout_sum[h] += p.sign * (v - p.price) * p.count
+                    self._markout_n[h] += p.count
+            self._pending[h].clear()
         self._sample(force=True)
         mk: list[MarketSummary] = []
         for t in sorted(self.markets):

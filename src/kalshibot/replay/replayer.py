@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalshibot.core.events import BookDelta, BookSide, BookSnapshot, TradePrint
+from kalshibot.core.events import BookDelta, BookSide, BookSnapshot, TimeInForce, TradePrint
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Money, Price, parse_count, parse_money, parse_price
 from kalshibot.replay.analytics import DEFAULT_HORIZONS_MS, Analytics, Summary
 from kalshibot.replay.fillmodels import make_fill_model
@@ -120,11 +120,15 @@ class ModelLane(Lane):
         ticker = str(rec.get("ticker") or "")
         if t == "order_sent":
             side: BookSide = "ask" if rec.get("side") == "ask" else "bid"
-            for o in self.venue.resting(ticker):
-                if o.side == side:
-                    self.venue.cancel(o.order_id)
+            for old in self.venue.resting(ticker):
+                if old.side == side:
+                    self.venue.cancel(old.order_id)
             self.analytics.on_request("create")
-            tif = rec.get("tif") or "good_till_canceled"
+            tif: TimeInForce = "good_till_canceled"
+            if rec.get("tif") == "immediate_or_cancel":
+                tif = "immediate_or_cancel"
+            elif rec.get("tif") == "fill_or_kill":
+                tif = "fill_or_kill"
             r = self.venue.place(
                 ticker,
                 side,
@@ -133,7 +137,7 @@ class ModelLane(Lane):
                 client_order_id=str(rec["client_order_id"]),
                 now_ms=ts_ms,
                 post_only=bool(rec.get("post_only", True)),
-                time_in_force=tif if tif in ("immediate_or_cancel", "fill_or_kill") else "good_till_canceled",
+                time_in_force=tif,
                 intent_id=str(rec.get("intent_id") or ""),
             )
             self._fills(r.fills, ticker, ts_ms)
@@ -147,10 +151,10 @@ class ModelLane(Lane):
                 self.analytics.on_request("cancel")
             oid = self._virtual(rec)
             if oid is not None:
-                o = self.venue.order(oid)
+                gone = self.venue.order(oid)
                 self.venue.cancel(oid)
-                if o is not None:
-                    self._quotes(o.ticker, ts_ms)
+                if gone is not None:
+                    self._quotes(gone.ticker, ts_ms)
         elif t == "amend":
             self.analytics.on_request("amend")
             oid = self._virtual(rec)

@@ -41,7 +41,7 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 def _open(path: Path) -> IO[bytes]:
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kalshibot.core.fixed import contracts, dollars
 from kalshibot.errors import ConfigError
@@ -30,6 +30,7 @@ from kalshibot.settings.types import (
     PosFloat,
     PosInt,
     PriceDelta,
+    Section,
     SignedMoney,
     Ticker,
     TimeZoneName,
@@ -95,20 +96,15 @@ JournalRecordType = Literal[
 ]
 
 
-class _Section(BaseModel):
-    # strict: YAML already gives typed scalars, so "5" for an int or 1 for a bool is a mistake worth reporting
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class SimSection(_Section):
-    scenario: str = "default"
+class SimSection(Section):
+    scenario: Annotated[str, Field(min_length=1)] = "default"
     seed: int = 1
     speed: PosFloat = 1.0
     rate_limit_tier: Literal["basic", "advanced", "premier", "paragon", "prime", "off"] = "basic"
     balance: Money = dollars("10000")
 
 
-class AuthSection(_Section):
+class AuthSection(Section):
     mode: Literal["api_key", "legacy"] = "api_key"
     legacy_token_lifetime_s: PosFloat = 1800.0
     clock_skew_warn_ms: NonNegInt = 2_000
@@ -121,7 +117,7 @@ class AuthSection(_Section):
         return self
 
 
-class UniverseSection(_Section):
+class UniverseSection(Section):
     series: list[Ticker] | None = None
     allow_more_than_five: bool = False
     markets: list[Ticker] | None = None
@@ -154,7 +150,7 @@ def _no_duplicates(field: str, items: list[str]) -> None:
         seen.add(t)
 
 
-class QuotingSection(_Section):
+class QuotingSection(Section):
     model: Literal["linear", "logit"] = "linear"
     fair_value: Literal["microprice", "mid", "external"] = "microprice"
     # linear (the guide's quoter): bid = fair - spread/2 - skew*inventory, ask = fair + spread/2 - skew*inventory
@@ -162,8 +158,8 @@ class QuotingSection(_Section):
     skew: PriceDelta = dollars("0.005")
     # logit (inventory-aware in log-odds space)
     gamma: PosFloat = 0.1
-    k: PosFloat = 25.0
-    sigma: PosFloat = 0.002
+    k: PosFloat = 50.0
+    sigma: PosFloat = 0.005
     tau_cap_s: PosFloat = 3600.0
     max_position: Annotated[Contracts, Field(gt=0)] = contracts(100)
     # both
@@ -181,7 +177,7 @@ class QuotingSection(_Section):
         return int(self.quote_ttl_s * 1000)
 
 
-class RiskSection(_Section):
+class RiskSection(Section):
     max_notional_per_market: Annotated[Money, Field(gt=0)] = dollars("500")
     daily_loss_kill: Annotated[Money, Field(gt=0)] = dollars("100")
     max_event_exposure: Annotated[Money, Field(gt=0)] = dollars("1000")
@@ -190,8 +186,16 @@ class RiskSection(_Section):
     max_order_size: Annotated[Contracts, Field(gt=0)] = contracts(50)
     price_band: Annotated[PriceDelta, Field(gt=0)] = dollars("0.10")
     reducing_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
+    # back to ACTIVE only below reducing_fraction - reducing_hysteresis, so the state does not flap at the line
+    reducing_hysteresis: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.05
     order_group_contracts_limit: Annotated[Contracts, Field(gt=0)] = contracts(200)
     trading_day_tz: TimeZoneName = "America/New_York"
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> RiskSection:
+        if self.reducing_hysteresis >= self.reducing_fraction:
+            raise FieldValueError("reducing_hysteresis", "must be smaller than reducing_fraction")
+        return self
 
     @property
     def reducing_fraction_ppm(self) -> int:
@@ -199,7 +203,7 @@ class RiskSection(_Section):
         return round(self.reducing_fraction * 1_000_000)
 
 
-class ControlSection(_Section):
+class ControlSection(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8780
     allow_remote: bool = False
@@ -224,11 +228,15 @@ def is_loopback_host(host: str) -> bool:
         return False  # a host name other than localhost may resolve anywhere
 
 
-class LoggingSection(_Section):
+def _default_fsync() -> list[JournalRecordType]:
+    return ["fill", "risk"]  # CONTRACTS.md: fills and risk transitions must survive a crash
+
+
+class LoggingSection(Section):
     dir: Annotated[Path, Field(strict=False)] = Path("logs")
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console", "auto"] = "auto"
-    journal_fsync: list[JournalRecordType] = ["fill", "risk"]
+    journal_fsync: list[JournalRecordType] = Field(default_factory=_default_fsync)
     retention_days: PosInt | None = 30
 
     @field_validator("level", mode="before")
@@ -244,7 +252,7 @@ class LoggingSection(_Section):
         return v
 
 
-class ReconcileSection(_Section):
+class ReconcileSection(Section):
     adopt_orphans: Literal["adopt", "cancel"] = "adopt"
     interval_s: PosFloat = 60.0
 
@@ -253,14 +261,14 @@ class ReconcileSection(_Section):
         return int(self.interval_s * 1000)
 
 
-class HypothesisSection(_Section):
+class HypothesisSection(Section):
     statement: Annotated[str, Field(min_length=1)]
     metric: Literal["net_pnl_per_contract", "net_pnl", "markout_per_contract"] = "net_pnl_per_contract"
     threshold: SignedMoney = 0
     min_fills: PosInt = 100
 
 
-class Settings(_Section):
+class Settings(Section):
     environment: Environment = "sim"
     sim_url: str | None = None
     rest_url: str | None = None

@@ -22,12 +22,13 @@ from datetime import time as dtime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kalshibot.settings.types import (
     FieldValueError,
     NonNegFloat,
     PriceDelta,
+    Section,
     Ticker,
     TimeZoneName,
     check_timezone,
@@ -37,10 +38,6 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?:\s+(\S+))?$")
 DEFAULT_RELEASE_TZ = "America/New_York"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +51,7 @@ class ReleaseWindow:
     end_ms: int
 
 
-class ReleaseTime(_Section):
+class ReleaseTime(Section):
     series: Ticker | None = None
     ticker: str | None = None
     time: str
@@ -129,7 +126,7 @@ class ReleaseTime(_Section):
         return out
 
 
-class FlattenSection(_Section):
+class FlattenSection(Section):
     enabled: bool = False
     minutes: NonNegFloat = 2.0
     max_price_concession: PriceDelta = 20_000  # 0.02 dollars
@@ -139,9 +136,9 @@ class FlattenSection(_Section):
         return int(self.minutes * 60_000)
 
 
-class TimingSection(_Section):
+class TimingSection(Section):
     stop_before_close_min: NonNegFloat = 5.0
-    release_times: list[ReleaseTime] = []
+    release_times: list[ReleaseTime] = Field(default_factory=list)
     flatten_before_close: FlattenSection = FlattenSection()
 
     @property

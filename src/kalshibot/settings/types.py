@@ -11,10 +11,11 @@ values are written back as decimal strings, so the printed effective settings lo
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from kalshibot.core import fixed
 from kalshibot.errors import FixedPointError
@@ -33,17 +34,42 @@ class FieldValueError(ValueError):
         super().__init__(message)
 
 
+class Section(BaseModel):
+    """Base of every settings model: unknown keys refused, immutable, strict scalar types."""
+
+    # strict: YAML already gives typed scalars, so "5" for an int or 1 for a bool is a mistake worth reporting
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_section_is_default(cls, data: Any) -> Any:
+        # `risk:` with every child commented out is YAML null: for a section or a list that means "the defaults"
+        if not isinstance(data, dict):
+            return data
+        out = {}
+        for k, v in data.items():
+            info = cls.model_fields.get(k) if isinstance(k, str) else None
+            if v is None and info is not None and _is_section_or_list(info.annotation):
+                continue
+            out[k] = v
+        return out
+
+
+def _is_section_or_list(annotation: Any) -> bool:
+    return get_origin(annotation) is list or (isinstance(annotation, type) and issubclass(annotation, BaseModel))
+
+
 def _number_text(value: object, what: str) -> str:
     if isinstance(value, bool):
         raise ValueError(f"expected {what}, got a boolean ({value})")
     if isinstance(value, int | str):
         return str(value).strip()
     if isinstance(value, float):
-        # str() of a float is its shortest round-trip repr: exactly the digits written in the YAML file
-        text = str(value)
-        if "e" in text or "E" in text or text in ("nan", "inf", "-inf"):
-            raise ValueError(f"expected {what}, got {value!r} (write it as a plain decimal)")
-        return text
+        # str() of a float is its shortest round-trip repr: exactly the digits written in the YAML file; Decimal
+        # only expands an exponent (1e-06 -> 0.000001) without touching the digits
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"expected {what}, got {value!r}")
+        return format(Decimal(str(value)), "f")
     raise ValueError(f"expected {what}, got {type(value).__name__}")
 
 

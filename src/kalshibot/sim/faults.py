@@ -130,6 +130,28 @@ class FaultInjector:
         }
 
     # -- scheduled faults (driven by SimServer._drive) --------------------------------------------------------------
+    def load_script(self, entries: Any, start_ms: int, speed: float = 1.0) -> int:
+        """Schedule a fault script: a list of ``{"at_s": S, "fault": NAME, ...params}`` where ``at_s`` is scenario
+        seconds after ``start_ms`` (divided by ``speed`` like every scenario time). Returns the number scheduled;
+        a malformed entry raises FaultError naming its index."""
+        n = 0
+        for i, entry in enumerate(entries or ()):
+            if not isinstance(entry, dict) or not isinstance(entry.get("fault"), str):
+                raise FaultError(f"faults[{i}]: expected a mapping with 'fault' and 'at_s'")
+            params = {k: v for k, v in entry.items() if k not in ("fault", "at_s")}
+            name = entry["fault"]
+            if name not in FAULTS:
+                raise FaultError(f"faults[{i}]: unknown fault {name!r}")
+            if set(params) - set(FAULTS[name][1]):
+                raise FaultError(f"faults[{i}]: unknown parameter(s) {sorted(set(params) - set(FAULTS[name][1]))}")
+            try:
+                at_s = float(entry.get("at_s", 0))
+            except (TypeError, ValueError):
+                raise FaultError(f"faults[{i}]: at_s must be a number") from None
+            self.inject(name, at_ms=start_ms + round(at_s * 1000 / speed), **params)
+            n += 1
+        return n
+
     def next_scheduled_ms(self) -> int | None:
         return self._schedule[0][0] if self._schedule else None
 

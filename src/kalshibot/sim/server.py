@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import sys
@@ -32,6 +33,7 @@ from kalshibot.sim import choices
 from kalshibot.sim.auth import Authenticator
 from kalshibot.sim.faults import FaultInjector
 from kalshibot.sim.simbridge import SimBridge
+from kalshibot.sim.ws import WsHub
 
 
 def wall_clock_ms() -> int:
@@ -53,10 +55,13 @@ class SimConfig:
     ts_window_ms: int = choices.TS_WINDOW_MS
     clock: Callable[[], int] = wall_clock_ms
     ping_interval_s: float = choices.PING_INTERVAL_S
+    # scripted faults: [{"at_s": scenario seconds after start, "fault": NAME, ...params}] (docs/simulator.md);
+    # a scenario object with a ``faults`` attribute adds its own
+    fault_script: list[dict[str, Any]] = field(default_factory=list)
     log_level: str = "warning"
 
 
-class _HeartbeatWebSocketProtocol(WebSocketsSansIOProtocol):  # type: ignore[misc]
+class _HeartbeatWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, pinging with the body ``heartbeat`` as Kalshi does (API.md §5.5)."""
 
     def send_keepalive_ping(self) -> None:
@@ -73,7 +78,18 @@ class _HeartbeatWebSocketProtocol(WebSocketsSansIOProtocol):  # type: ignore[mis
             self.schedule_ping()
 
 
-class _InProcessServer(uvicorn.Server):  # type: ignore[misc]
+class _DenialNoiseFilter(logging.Filter):
+    """uvicorn logs "returned without completing handshake" even after a proper HTTP denial response (our 401 to an
+    unsigned WebSocket upgrade): that is the intended outcome, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_DenialNoiseFilter())
+
+
+class _InProcessServer(uvicorn.Server):
     """uvicorn without its signal capture: the embedding program (``sim_main``, the daemon, pytest) owns signals."""
 
     @contextlib.contextmanager
@@ -88,8 +104,9 @@ class SimServer:
         self.config = config or SimConfig()
         self.clock = self.config.clock
         self.auth = Authenticator(self.clock, self.config.ts_window_ms, self.config.token_lifetime_s)
-        self.bridge = SimBridge(self.config, self.clock)
         self.faults = FaultInjector(self, enabled=self.config.faults_enabled)
+        self.hub = WsHub(self)
+        self.bridge = SimBridge(self, self.hub)
         for email, password in self.config.legacy_logins.items():
             self.auth.add_login(email, password, self.bridge.ensure_user(f"login:{email}", None))
         from kalshibot.sim.rest import build_app  # late: rest imports this module's types
@@ -106,10 +123,6 @@ class SimServer:
     @property
     def exchange(self) -> Any:
         return self.bridge.exchange
-
-    @property
-    def hub(self) -> Any:
-        return self.bridge.hub
 
     @property
     def port(self) -> int:
@@ -142,6 +155,11 @@ class SimServer:
         if self._serve_task is not None:
             return
         self._wake = asyncio.Event()
+        # scenario and fault script first: a bad one fails before anything listens
+        start_ms = self.clock()
+        self.bridge.start(start_ms)
+        script = [*getattr(self.bridge.scenario, "faults", ()), *self.config.fault_script]
+        self.faults.load_script(script, start_ms, self.config.speed)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -167,7 +185,6 @@ class SimServer:
             backlog=2048,
         )
         self._uvicorn = _InProcessServer(ucfg)
-        self.bridge.start(self.clock())
         self._serve_task = asyncio.create_task(self._uvicorn.serve(sockets=[sock]), name="sim-uvicorn")
         while not self._uvicorn.started:
             if self._serve_task.done():

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -290,8 +290,10 @@ class WsHub:
                         m["subaccount"] = subaccount
                 body = bodies[key] = orjson.dumps(m)
             frame = (
-                b'{"type":"orderbook_delta","sid":' + sub.sid_b + b',"seq":' + _b(sub.next_seq()) + b',"msg":'
-            ) + body + b"}"
+                (b'{"type":"orderbook_delta","sid":' + sub.sid_b + b',"seq":' + _b(sub.next_seq()) + b',"msg":')
+                + body
+                + b"}"
+            )
             sub.conn.push(frame, sub, "orderbook_delta")
             n += 1
         self.frames_out += n
@@ -410,4 +412,3 @@ async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
         await ws.send_denial_response(Response(body, status_code=status, media_type="application/json"))
     else:  # a server without the denial extension: plain refusal (HTTP 403)
         await ws.close(1008)
-

@@ -118,7 +118,9 @@ def _subscribe(hub: WsHub, conn: Conn, cmd_id: int | None, params: dict[str, Any
         sub.sid_b = _b(sid)
         conn.subs[sid] = sub
         hub._add(sub)
-        conn.reply({**({"id": cmd_id} if cmd_id else {}), "type": "subscribed", "msg": {"channel": channel, "sid": sid}})
+        conn.reply(
+            {**({"id": cmd_id} if cmd_id else {}), "type": "subscribed", "msg": {"channel": channel, "sid": sid}}
+        )
         if channel == "orderbook_delta" and tickers:
             for t in tickers:
                 frame = hub.snapshot_frame(sub, t)

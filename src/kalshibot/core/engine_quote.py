@@ -1,0 +1,451 @@
+"""The engine's quoting pipeline for one market, and the state the engine shares across markets.
+
+Theory of operation
+-------------------
+:class:`QuotingCore` holds what the whole engine shares (config, markets, the order tracker, the risk desk, the
+deadline heap, the id counter) and the per-market pipeline :meth:`QuotingCore._requote`: is the market blocked;
+else fair value from the top of book without our own orders, the quoter, the REDUCING filter; then the reconciler
+(tolerance, amend vs cancel-replace, expiry refresh), the risk guard on each place/amend, intent notes for changed
+desired quotes, and order actions carrying the intent id and book sequence. :meth:`QuotingCore._schedule` puts the
+market's next deadline on a heap (lazy invalidation by a per-market version), so ``next_deadline()`` is O(1)
+amortized on the hot path. :class:`~kalshibot.core.engine.Engine` adds the event handlers and the views.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kalshibot.core import events as ev
+from kalshibot.core.engine_risk import RiskDesk
+from kalshibot.core.fair import fair_value
+from kalshibot.core.fixed import ONE_DOLLAR, Count, Price, format_price
+from kalshibot.core.market import (
+    MarketState,
+    ReleaseWindow,
+    cap_levels,
+    external_top,
+    next_time_edge,
+    time_block,
+)
+from kalshibot.core.order_tracker import OrderTracker
+from kalshibot.core.orders import WORKING, Order
+from kalshibot.core.quoter import QuoteContext, QuoteParams, make_quoter
+from kalshibot.core.reconciler import (
+    Amend,
+    Cancel,
+    Decrease,
+    Keep,
+    Level,
+    Place,
+    ReconcileParams,
+    Step,
+    reconcile_market,
+)
+from kalshibot.core.risk import RiskLimits
+
+_COID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:+=/")
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenConfig:
+    """Close the position with reduce-only IOC orders this long before close, giving up at most
+    ``max_concession`` from fair value (never sell below fair - concession, never buy above fair + concession)."""
+
+    enabled: bool = False
+    before_close_ms: int = 120_000
+    max_concession: Price = Price(20_000)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    quote: QuoteParams = field(default_factory=QuoteParams)
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    requote_tolerance_ticks: int = 1
+    quote_ttl_ms: int = 30_000  # requote at least this often while quoting (time-dependent models, marks)
+    expiration_s: int | None = 60  # good-till-time length of quotes; refreshed at half-life
+    refresh_before_s: int | None = None
+    policy: Literal["amend", "cancel_replace"] = "amend"
+    size_tolerance: Count = Count(0)
+    stop_before_close_ms: int = 300_000
+    release_windows: tuple[ReleaseWindow, ...] = ()
+    flatten: FlattenConfig = field(default_factory=FlattenConfig)
+    reject_cooldown_ms: int = 2_000
+    use_order_group: bool = True
+    strict: bool = False  # tests: an unexpected order transition raises instead of asking for a lookup
+    external_fair: Callable[[str], Price | None] | None = None  # only for fair_value mode "external"
+
+
+class QuotingCore:
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        client_order_id_prefix: str = "kb-",
+        id_seed: str = "0",
+        session_id_prefix: str | None = None,
+    ) -> None:
+        prefix = session_id_prefix if session_id_prefix is not None else client_order_id_prefix
+        tag = f"{prefix}{id_seed}-"
+        if len(tag) > 48 or not _COID_CHARS.issuperset(tag):
+            raise ValueError(f"client_order_id prefix + id_seed must be <= 48 chars of [-\\w:+=/]: {tag!r}")
+        self.config = config
+        self._tag = tag
+        self._n = 0
+        self._quoter = make_quoter(config.quote)
+        self._rparams = ReconcileParams(
+            tolerance_ticks=config.requote_tolerance_ticks,
+            policy=config.policy,
+            expiration_s=config.expiration_s,
+            refresh_before_s=config.refresh_before_s,
+            size_tolerance=config.size_tolerance,
+        )
+        self._markets: dict[str, MarketState] = {}
+        self.orders = OrderTracker(strict=config.strict)
+        self.desk = RiskDesk(config.risk)
+        self._exchange_ok = True
+        self._shutdown = False
+        self._heap: list[tuple[int, int, str]] = []  # (deadline_ms, version, ticker)
+        self._next_prune_ms = 0
+
+    # ================================================================================================ quoting
+    def _requote_all(self, now_ms: int) -> list[ev.Output]:
+        out: list[ev.Output] = []
+        for m in self._markets.values():
+            out += self._requote(m, now_ms)
+        return out
+
+    def _block(self, m: MarketState, now_ms: int) -> str | None:
+        if m.blocks:
+            return sorted(m.blocks)[0]
+        if not self._exchange_ok:
+            return "exchange_inactive"
+        if self._shutdown:
+            return "shutdown"
+        if self.desk.state == "HALTED":
+            return "halted"
+        if now_ms < m.cooldown_until_ms:
+            return "cooldown"
+        return time_block(m.spec, now_ms, self.config.stop_before_close_ms, self.config.release_windows)
+
+    def _requote(self, m: MarketState, now_ms: int) -> list[ev.Output]:
+        """Bring one market's orders in line with what we want now."""
+        ticker = m.ticker
+        if self.orders.has_unknown(ticker):
+            self._schedule(m, now_ms)
+            return []  # nothing new until the lookup resolves the order (events.OutcomeUnknown)
+        if not self._exchange_ok or "paused" in m.blocks:
+            # trading is paused: nothing can be sent, and our quotes carry cancel_order_on_pause (API.md §3.5, §9)
+            return []
+        live = self.orders.orders(ticker)
+        block = self._block(m, now_ms)
+        top = m.book.top()
+        bids: tuple[tuple[Price, Count], ...] = ()
+        asks: tuple[tuple[Price, Count], ...] = ()
+        reason: dict[str, object]
+        if block is None:
+            q = self._quote(m, live, now_ms)
+            if q is None:
+                reason = {"blocked": "no_fair_value"}
+            else:
+                bids, asks, reason = q
+        else:
+            reason = {"blocked": block}
+        if not live and not bids and not asks and not any(m.intent_levels.values()):
+            self._schedule(m, now_ms)
+            return []
+        steps = reconcile_market(
+            [Level(p, c) for p, c in bids], [Level(p, c) for p, c in asks], live, m.spec.grid, now_ms, self._rparams
+        )
+        steps, refused = self.desk.filter(m.spec, steps, self._fair_for_risk(m, top))
+        steps = _no_self_cross(live, steps)
+        out: list[ev.Output] = []
+        if refused:
+            # JSON-able for the journal: {"bid@0.4300": "max_notional_per_market"}
+            reason = {**reason, "risk_refused": {f"{sd}@{format_price(p)}": lim for (sd, p), lim in refused.items()}}
+            bids = tuple(lv for lv in bids if ("bid", lv[0]) not in refused)
+            asks = tuple(lv for lv in asks if ("ask", lv[0]) not in refused)
+        out += self._intents(m, now_ms, top, {"bid": bids, "ask": asks}, reason, refused)
+        out += self._actions(m, steps, now_ms, top.book_seq, block)
+        m.last_quote_ms = now_ms
+        m.last_quote_seq = top.book_seq
+        self._schedule(m, now_ms)
+        return out
+
+    def _quote(
+        self, m: MarketState, live: list[Order], now_ms: int
+    ) -> tuple[tuple[tuple[Price, Count], ...], tuple[tuple[Price, Count], ...], dict[str, object]] | None:
+        bid, bid_size, ask, ask_size = external_top(m.book, live)
+        ext = self.config.external_fair(m.ticker) if self.config.external_fair is not None else None
+        fair = fair_value(self.config.quote.fair_value, bid, bid_size, ask, ask_size, ext)
+        if fair is None:
+            return None
+        s = m.spec
+        ttc = (s.close_ts_ms - now_ms) / 1000.0 if s.close_ts_ms is not None else None
+        ctx = QuoteContext(
+            ticker=m.ticker,
+            fair=fair,
+            best_bid=bid,
+            best_ask=ask,
+            position=self.desk.position(m.ticker),
+            grid=s.grid,
+            fee_type=s.fee_type,
+            fee_multiplier_ppm=s.fee_multiplier_ppm,
+            time_to_close_s=ttc,
+            post_only=True,
+        )
+        q = self._quoter.quote(ctx)
+        bids, asks = q.bids, q.asks
+        state = self.desk.state
+        if state == "REDUCING":
+            # only reducing orders pass in REDUCING (CONTRACTS.md): quote only the side that shrinks |position|
+            pos = self.desk.position(m.ticker)
+            bids = cap_levels(bids, -pos) if pos < 0 else ()
+            asks = cap_levels(asks, pos) if pos > 0 else ()
+        return bids, asks, {**q.reason, "risk_state": state}
+
+    def _fair_for_risk(self, m: MarketState, top: ev.TopOfBook) -> Price | None:
+        if top.yes_bid is None or top.yes_ask is None or top.yes_bid >= top.yes_ask:
+            return None
+        return Price((top.yes_bid + top.yes_ask) // 2)
+
+    def _intents(
+        self,
+        m: MarketState,
+        now_ms: int,
+        top: ev.TopOfBook,
+        want: dict[str, tuple[tuple[Price, Count], ...]],
+        reason: dict[str, object],
+        refused: dict[tuple[str, int], str],
+    ) -> list[ev.Output]:
+        """An intent note per level whenever a side's desired quote changes (CONTRACTS.md: not every tick)."""
+        out: list[ev.Output] = []
+        for side in ("bid", "ask"):
+            levels = want[side]
+            why = ",".join(sorted(f"{p}:{lim}" for (sd, p), lim in refused.items() if sd == side))
+            if levels == m.intent_levels[side] and why == m.refusals.get(side, ""):
+                continue
+            m.refusals[side] = why
+            m.intent_levels[side] = levels
+            ids: dict[int, str] = {}
+            outcome: ev.Outcome = "yes" if side == "bid" else "no"
+            if not levels:
+                out.append(ev.IntentNote(self._id("i"), now_ms, m.ticker, outcome, Price(0), Count(0), top, reason))
+            for i, (p, c) in enumerate(levels):
+                iid = self._id("i")
+                ids[p] = iid
+                # buy YES at the bid; the ask is buying NO at 1 - ask (intent prices are of the side bought)
+                price = p if side == "bid" else Price(ONE_DOLLAR - p)
+                r = reason if i == 0 else {**reason, "level": i}
+                out.append(ev.IntentNote(iid, now_ms, m.ticker, outcome, price, c, top, r))
+            m.intent_ids[side] = ids
+        return out
+
+    def _actions(
+        self, m: MarketState, steps: list[Step], now_ms: int, seq: int | None, block: str | None = None
+    ) -> list[ev.Output]:
+        out: list[ev.Output] = []
+        # cancels first: they free exposure and are the cheapest way to get off a stale price
+        for s in sorted(steps, key=lambda x: 0 if isinstance(x, Cancel) else 1):
+            if isinstance(s, Keep):
+                continue
+            if isinstance(s, Cancel):
+                o = s.order
+                self.orders.send_cancel(o, now_ms)
+                self.desk.sync_order(o)
+                why = block if block is not None and s.reason == "requote" else s.reason
+                out.append(ev.CancelOrder(o.order_id, o.client_order_id, o.ticker, why))
+            elif isinstance(s, Decrease):
+                o = s.order
+                assert o.order_id is not None  # working orders are acknowledged
+                self.orders.send_decrease(o, s.reduce_by, now_ms)
+                self.desk.sync_order(o)
+                out.append(ev.DecreaseOrder(o.order_id, o.client_order_id, o.ticker, s.reduce_by, o.intent_id))
+            elif isinstance(s, Amend):
+                o = s.order
+                assert o.order_id is not None
+                iid = o.intent_id if s.expiry_only else m.intent_ids[o.side].get(s.price, o.intent_id)
+                new_coid = self._id("")
+                old_coid = o.client_order_id
+                self.orders.send_amend(o, new_coid, s.price, s.total, s.expiration_ts_s, now_ms)
+                o.intent_id, o.book_seq = iid, seq
+                self.desk.sync_order(o)
+                out.append(
+                    ev.AmendOrder(
+                        o.order_id, old_coid, new_coid, o.ticker, o.side, s.price, s.total, s.expiration_ts_s, iid, seq
+                    )
+                )
+            elif isinstance(s, Place):
+                iid = m.intent_ids[s.side].get(s.price, "")
+                coid = self._id("")
+                o = self.orders.new(
+                    coid,
+                    m.ticker,
+                    s.side,
+                    s.price,
+                    s.count,
+                    now_ms,
+                    intent_id=iid,
+                    book_seq=seq,
+                    expiration_ts_s=s.expiration_ts_s,
+                )
+                self.desk.sync_order(o)
+                out.append(
+                    ev.PlaceOrder(
+                        coid,
+                        m.ticker,
+                        s.side,
+                        s.price,
+                        s.count,
+                        iid,
+                        seq,
+                        expiration_ts_s=s.expiration_ts_s,
+                        use_order_group=self.config.use_order_group,
+                    )
+                )
+        return out
+
+    # ================================================================================================ flatten, pnl
+    def _flatten(self, m: MarketState, now_ms: int, *, force: bool) -> list[ev.Output]:
+        """A reduce-only IOC against the best opposite price, within the allowed concession from fair value."""
+        fc = self.config.flatten
+        close = m.spec.close_ts_ms
+        if not force and not (fc.enabled and close is not None and close - fc.before_close_ms <= now_ms < close):
+            return []
+        pos = self.desk.position(m.ticker)
+        if pos == 0 or m.flatten_inflight is not None or not m.book.valid or not m.tradable:
+            return []
+        if not self._exchange_ok or "paused" in m.blocks or self.orders.has_unknown(m.ticker):
+            return []
+        live = self.orders.orders(m.ticker)
+        bid, bid_size, ask, ask_size = external_top(m.book, live)
+        fair = fair_value("mid", bid, bid_size, ask, ask_size)
+        if pos > 0 and bid is not None and bid_size:
+            # long YES: sell YES into the best bid (V2 side ask at that price)
+            if fair is not None and bid < fair - fc.max_concession:
+                return []
+            side: ev.BookSide = "ask"
+            price, count = bid, Count(min(pos, bid_size))
+        elif pos < 0 and ask is not None and ask_size:
+            if fair is not None and ask > fair + fc.max_concession:
+                return []
+            side, price, count = "bid", ask, Count(min(-pos, ask_size))
+        else:
+            return []
+        iid = self._id("i")
+        coid = self._id("")
+        outcome: ev.Outcome = "yes" if side == "bid" else "no"
+        note = ev.IntentNote(
+            iid,
+            now_ms,
+            m.ticker,
+            outcome,
+            price if side == "bid" else Price(ONE_DOLLAR - price),
+            count,
+            m.book.top(),
+            {"model": "flatten", "position": pos, "forced": force},
+        )
+        refusal = self.desk.check_flatten(m.spec, side, price, count, fair)
+        if refusal is not None:
+            return [note]
+        o = self.orders.new(
+            coid, m.ticker, side, price, count, now_ms, intent_id=iid, book_seq=m.book.seq, kind="flatten"
+        )
+        m.flatten_inflight = coid
+        self.desk.sync_order(o)
+        return [
+            note,
+            ev.PlaceOrder(
+                coid,
+                m.ticker,
+                side,
+                price,
+                count,
+                iid,
+                m.book.seq,
+                time_in_force="immediate_or_cancel",
+                post_only=False,
+                reduce_only=True,
+                expiration_ts_s=None,
+                cancel_order_on_pause=True,
+                use_order_group=False,
+            ),
+        ]
+
+    def _marks(self) -> dict[str, Price]:
+        marks: dict[str, Price] = {}
+        for t, m in self._markets.items():
+            if m.settlement_value is not None:
+                marks[t] = Price(m.settlement_value)
+            elif m.book.valid:
+                mid = m.book.mid()
+                if mid is not None:
+                    marks[t] = mid
+        return marks
+
+    def _check_pnl(self, now_ms: int) -> list[ev.Output]:
+        """Daily loss kill: HALTED cancels every resting order of ours."""
+        was = self.desk.state
+        self.desk.on_pnl(self.desk.daily_pnl(self._marks()))
+        if self.desk.state == "HALTED" and was != "HALTED":
+            return self._requote_all(now_ms)
+        return []
+
+    # ================================================================================================ helpers
+    def _id(self, kind: str) -> str:
+        self._n += 1
+        return f"{self._tag}{kind}{self._n:x}"
+
+    def _spec(self, ticker: str) -> ev.MarketSpec | None:
+        m = self._markets.get(ticker)
+        return m.spec if m is not None else None
+
+    def _schedule(self, m: MarketState, now_ms: int) -> None:
+        """Recompute when this market next needs a look, and put it on the deadline heap."""
+        m.version += 1
+        c = self.config
+        cands: list[int] = []
+        edge = next_time_edge(
+            m.spec,
+            now_ms,
+            c.stop_before_close_ms,
+            c.flatten.before_close_ms if c.flatten.enabled else None,
+            c.release_windows,
+        )
+        if edge is not None:
+            cands.append(edge)
+        if m.cooldown_until_ms > now_ms:
+            cands.append(m.cooldown_until_ms)
+        quoting = any(m.intent_levels.values())
+        if quoting and m.last_quote_ms is not None:
+            cands.append(m.last_quote_ms + c.quote_ttl_ms)
+        window = self._rparams.refresh_window_s
+        for o in self.orders.orders(m.ticker):
+            if o.state in WORKING and o.expiration_ts_s is not None and o.kind == "quote":
+                cands.append(max(now_ms + 1, (o.expiration_ts_s - window) * 1000))
+        if m.flatten_inflight is None and c.flatten.enabled and self.desk.position(m.ticker):
+            close = m.spec.close_ts_ms
+            if close is not None and close - c.flatten.before_close_ms <= now_ms < close:
+                cands.append(now_ms + 1_000)  # keep trying to flatten while in the window
+        if cands:
+            heapq.heappush(self._heap, (min(cands), m.version, m.ticker))
+
+
+def _no_self_cross(live: list[Order], steps: list[Step]) -> list[Step]:
+    """Drop a place/amend that would meet one of our own orders on the other side that may still rest (being
+    cancelled, or moved by an amend not yet acknowledged): a post-only order would be cancelled by the exchange and
+    a plain one would trade with ourselves. The next requote (after the other order's answer) sends it."""
+    bid_top = max((p for o in live if o.side == "bid" for p in (o.price, o.target_price)), default=None)
+    ask_low = min((p for o in live if o.side == "ask" for p in (o.price, o.target_price)), default=None)
+    out: list[Step] = []
+    for s in steps:
+        if isinstance(s, Place | Amend) and not (isinstance(s, Amend) and s.expiry_only):
+            side = s.side if isinstance(s, Place) else s.order.side
+            if side == "bid" and ask_low is not None and s.price >= ask_low:
+                continue
+            if side == "ask" and bid_top is not None and s.price <= bid_top:
+                continue
+        out.append(s)
+    return out

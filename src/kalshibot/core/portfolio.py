@@ -1,0 +1,418 @@
+"""Positions, PnL and money at stake, per market, per event and per account.
+
+Theory of operation
+-------------------
+Kalshi nets YES against NO in a market (API.md §3.8): one signed position per market, + YES / - NO. We keep with
+it the *cost basis of the side held* (what we paid for those contracts), realized PnL, fees paid, the last mark and,
+once known, the settlement value. Buying YES at p while holding NO bought at average q closes ``k`` contracts: the
+pair pays $1, so it realizes ``k x (1 - p - q)``; any excess opens YES at p. An ask fill is a NO purchase at
+``1 - price`` and mirrors this. Settlement pays $1 per winning contract (``value`` per YES and ``1 - value`` per NO
+for scalar markets, API.md §9) and realizes the rest of the cost basis.
+
+Money at stake (CONTRACTS.md "Risk definitions") is computed from two numbers per market: the loss if the market
+resolves NO and the loss if it resolves YES, taking the net position and our resting orders. A resting bid at p
+for c adds ``p x c`` to the NO loss (c YES bought, worthless) and, if it filled, would *reduce* the YES loss; a
+resting ask adds ``(1 - p) x c`` to the YES loss. We take, per outcome, the worst subset of resting orders filling
+(every order that hurts in that outcome fills, the others do not): this is never below "every order fills" and is
+exactly the brute-force worst case over outcomes and fill subsets (losses are linear in each order's fill, so
+partial fills never do worse). Per market: the larger of the two losses (not below 0). Per event: when the event's
+markets are mutually exclusive, the worst over the outcomes "market k alone resolves YES" and "none of our markets
+resolves YES" (we may not track every market of the event, so the latter is kept: conservative); otherwise the sum
+of the markets. Per account: the sum over events. A market whose result is determined contributes its known loss
+only; closed-but-unsettled markets stay in the picture until settlement.
+
+Internally money is in micro-dollars x centi-contracts ("x units", exact products of price and count); reported
+values are micro-dollars, rounded so that losses and stakes are never understated (ceil) and PnL never overstated
+(floor). Daily PnL = realized - fees + marked-to-market, minus the same total at the start of the trading day
+(:meth:`Portfolio.start_day`, called by the engine at the day boundary: there is no clock here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from kalshibot.core.events import BookSide, FillEvent, MarketSpec
+from kalshibot.core.fixed import COUNT_ONE, ONE_DOLLAR, Count, Money, Price
+
+_X = COUNT_ONE  # x units per micro-dollar
+_ZERO_MONEY = Money(0)
+_ZERO_COUNT = Count(0)
+
+
+def _ceil_money(x: int) -> Money:
+    return Money(-((-x) // _X))
+
+
+def _floor_money(x: int) -> Money:
+    return Money(x // _X)
+
+
+@dataclass(slots=True)
+class RestingOrder:
+    """One of our resting orders as the engine knows it: V2 book side, YES-leg price, remaining count."""
+
+    order_id: str
+    ticker: str
+    side: BookSide
+    price: Price
+    remaining: Count
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothetical:
+    """An order we are thinking about: a new one (``replaces`` None) or an amend of ``replaces`` to this
+    side/price/remaining count. Used to judge exposure *as if* it were resting."""
+
+    ticker: str
+    side: BookSide
+    price: Price
+    count: Count
+    replaces: str | None = None
+
+
+@dataclass(slots=True)
+class MarketPosition:
+    ticker: str
+    event_ticker: str
+    mutually_exclusive: bool = False
+    position: int = 0  # centi-contracts, + YES / - NO
+    cost_x: int = 0  # cost basis of the side held (x units)
+    realized_x: int = 0
+    fees: int = 0  # micro-dollars paid (net fees of our fills)
+    mark: Price | None = None  # last mark (mid) for PnL
+    settlement_value: Price | None = None  # YES value once determined
+    settled: bool = False
+    orders: dict[str, RestingOrder] = field(default_factory=dict)
+
+    # --- trades -----------------------------------------------------------------------------------------
+    def buy(self, yes_side: bool, price_of_side: int, count: int) -> None:
+        """Buy ``count`` of YES (or NO) at ``price_of_side`` (the price of the side bought), netting first."""
+        held_opposite = self.position < 0 if yes_side else self.position > 0
+        if held_opposite:
+            held = abs(self.position)
+            k = min(count, held)
+            removed = self.cost_x * k // held  # average cost of the contracts closed (floor; residue below)
+            # each closed pair pays $1: realized = k x (1 - p) - cost of the closed opposite contracts
+            self.realized_x += k * (ONE_DOLLAR - price_of_side) - removed
+            self.cost_x -= removed
+            self.position += k if yes_side else -k
+            count -= k
+            if self.position == 0:
+                self.realized_x -= self.cost_x  # rounding residue of the average-cost split
+                self.cost_x = 0
+        if count:
+            self.position += count if yes_side else -count
+            self.cost_x += count * price_of_side
+
+    def settle(self, value: int) -> int:
+        """Pay out at YES value ``value``; returns the payout in x units."""
+        payout = self.position * value if self.position > 0 else -self.position * (ONE_DOLLAR - value)
+        self.realized_x += payout - self.cost_x
+        self.position = 0
+        self.cost_x = 0
+        self.orders.clear()
+        self.settlement_value = Price(value)
+        self.settled = True
+        return payout
+
+    # --- valuation --------------------------------------------------------------------------------------
+    def value_x(self, mark: int) -> int:
+        """What the held contracts are worth at YES price ``mark`` (x units)."""
+        return self.position * mark if self.position >= 0 else -self.position * (ONE_DOLLAR - mark)
+
+    def unrealized_x(self) -> int:
+        mark = self.settlement_value if self.settlement_value is not None else self.mark
+        if mark is None or self.position == 0:
+            return 0  # never marked: valued at cost (no unrealized PnL)
+        return self.value_x(mark) - self.cost_x
+
+    def losses_x(self, change: Hypothetical | None = None) -> tuple[int, int]:
+        """(loss if NO, loss if YES) in x units: net position plus, per outcome, every resting order that hurts
+        in that outcome filling (see module docstring)."""
+        if self.position >= 0:
+            loss_no, loss_yes = self.cost_x, self.cost_x - self.position * ONE_DOLLAR
+        else:
+            loss_no, loss_yes = self.cost_x + self.position * ONE_DOLLAR, self.cost_x
+        for o in self._orders_with(change):
+            if o[0] == "bid":
+                loss_no += o[1] * o[2]
+            else:
+                loss_yes += (ONE_DOLLAR - o[1]) * o[2]
+        return loss_no, loss_yes
+
+    def fixed_loss_x(self, change: Hypothetical | None = None) -> int | None:
+        """The known loss once the result is determined (None before): linear in the YES value."""
+        if self.settlement_value is None:
+            return None
+        loss_no, loss_yes = self.losses_x(change)
+        num = loss_no * ONE_DOLLAR + (loss_yes - loss_no) * self.settlement_value
+        return -((-num) // ONE_DOLLAR)
+
+    def stake_x(self, change: Hypothetical | None = None) -> int:
+        fixed = self.fixed_loss_x(change)
+        if fixed is not None:
+            return max(0, fixed)
+        return max(0, *self.losses_x(change))
+
+    def _orders_with(self, change: Hypothetical | None) -> Iterator[tuple[str, int, int]]:
+        for oid, o in self.orders.items():
+            if change is not None and change.replaces == oid:
+                continue
+            yield o.side, o.price, o.remaining
+        if change is not None and change.ticker == self.ticker:
+            yield change.side, change.price, change.count
+
+    def resting(self, side: BookSide, exclude: str | None = None) -> int:
+        return sum(o.remaining for oid, o in self.orders.items() if o.side == side and oid != exclude)
+
+
+class Portfolio:
+    """All our markets. The engine feeds it fills, resting-order changes, marks, determinations and settlements;
+    the risk guard reads money at stake and daily PnL from it."""
+
+    def __init__(self) -> None:
+        self._markets: dict[str, MarketPosition] = {}
+        self._order_market: dict[str, str] = {}
+        self._day_base_x = 0
+
+    # --- registry ---------------------------------------------------------------------------------------
+    def add_market(self, spec: MarketSpec) -> MarketPosition:
+        m = self.ensure_market(spec.ticker, spec.event_ticker, spec.mutually_exclusive)
+        m.event_ticker, m.mutually_exclusive = spec.event_ticker, spec.mutually_exclusive
+        return m
+
+    def ensure_market(
+        self, ticker: str, event_ticker: str | None = None, mutually_exclusive: bool = False
+    ) -> MarketPosition:
+        m = self._markets.get(ticker)
+        if m is None:
+            # an unknown market is its own event (independent) until add_market says otherwise
+            m = MarketPosition(ticker, event_ticker or ticker, mutually_exclusive)
+            self._markets[ticker] = m
+        return m
+
+    def market(self, ticker: str) -> MarketPosition | None:
+        return self._markets.get(ticker)
+
+    def markets(self) -> Iterable[MarketPosition]:
+        return self._markets.values()
+
+    def event_markets(self, event_ticker: str) -> list[MarketPosition]:
+        return [m for m in self._markets.values() if m.event_ticker == event_ticker]
+
+    # --- fills and orders -------------------------------------------------------------------------------
+    def apply_fill(self, fill: FillEvent) -> Count:
+        """Apply one (deduplicated) fill: a bid fill buys YES at ``yes_price``, an ask fill buys NO at
+        ``1 - yes_price``. Also takes the count off our resting order. Returns the position after."""
+        return self.apply_trade(fill.ticker, fill.book_side, fill.yes_price, fill.count, fill.fee, fill.order_id)
+
+    def apply_trade(
+        self,
+        ticker: str,
+        side: BookSide,
+        yes_price: Price,
+        count: Count,
+        fee: Money = _ZERO_MONEY,
+        order_id: str | None = None,
+    ) -> Count:
+        if count < 0:
+            raise ValueError("fill count must be >= 0")
+        m = self.ensure_market(ticker)
+        if side == "bid":
+            m.buy(True, yes_price, count)
+        else:
+            m.buy(False, ONE_DOLLAR - yes_price, count)
+        m.fees += fee
+        if order_id is not None and order_id in m.orders:
+            o = m.orders[order_id]
+            o.remaining = Count(max(0, o.remaining - count))
+            if o.remaining == 0:
+                self.remove_order(order_id)
+        return Count(m.position)
+
+    def upsert_order(self, order_id: str, ticker: str, side: BookSide, price: Price, remaining: Count) -> None:
+        """Add or change one of our resting orders (absolute remaining; 0 removes it)."""
+        old = self._order_market.get(order_id)
+        if old is not None and old != ticker:
+            self.remove_order(order_id)
+        if remaining <= 0:
+            self.remove_order(order_id)
+            return
+        m = self.ensure_market(ticker)
+        m.orders[order_id] = RestingOrder(order_id, ticker, side, price, remaining)
+        self._order_market[order_id] = ticker
+
+    def remove_order(self, order_id: str) -> None:
+        ticker = self._order_market.pop(order_id, None)
+        if ticker is not None:
+            self._markets[ticker].orders.pop(order_id, None)
+
+    def order(self, order_id: str) -> RestingOrder | None:
+        ticker = self._order_market.get(order_id)
+        return None if ticker is None else self._markets[ticker].orders.get(order_id)
+
+    def orders(self, ticker: str) -> list[RestingOrder]:
+        m = self._markets.get(ticker)
+        return [] if m is None else list(m.orders.values())
+
+    # --- marks, determination, settlement, reconciliation --------------------------------------------
+    def set_mark(self, ticker: str, mark: Price | None) -> None:
+        """The mark for PnL (the book's mid). None keeps the previous mark (a one-sided book says nothing new)."""
+        if mark is not None:
+            self.ensure_market(ticker).mark = mark
+
+    def determine(self, ticker: str, yes_value: Price) -> None:
+        """The result is known (WS ``determined``): mark to it and count only its loss (API.md §9)."""
+        self.ensure_market(ticker).settlement_value = yes_value
+
+    def settle(self, ticker: str, yes_value: Price | None = None) -> Money:
+        """Settlement: pay $1 per winning contract (``yes_value`` per YES for scalar markets); realizes the
+        position and drops any resting orders. Returns the payout."""
+        m = self.ensure_market(ticker)
+        value = yes_value if yes_value is not None else m.settlement_value
+        if value is None:
+            raise ValueError(f"settle {ticker}: no settlement value")
+        for oid in list(m.orders):
+            self._order_market.pop(oid, None)
+        return _floor_money(m.settle(value))
+
+    def set_position(self, ticker: str, position: Count) -> None:
+        """Reconcile to the venue's position (PositionSnapshot). The cost basis keeps its average per contract
+        when the side is unchanged; otherwise it is re-based at the mark (or $0.50 if never marked). Partial:
+        the venue's realized PnL is not imported."""
+        m = self.ensure_market(ticker)
+        if position == m.position:
+            return
+        if m.position != 0 and (position > 0) == (m.position > 0) and position != 0:
+            m.cost_x = m.cost_x * abs(position) // abs(m.position)
+        else:
+            mark = m.mark if m.mark is not None else ONE_DOLLAR // 2
+            m.cost_x = abs(position) * (mark if position > 0 else ONE_DOLLAR - mark)
+        m.position = position
+
+    # --- positions ------------------------------------------------------------------------------------
+    def position(self, ticker: str) -> Count:
+        m = self._markets.get(ticker)
+        return Count(0 if m is None else m.position)
+
+    def position_after(self, ticker: str, side: BookSide | None = None, count: Count = _ZERO_COUNT) -> Count:
+        """The signed position after a fill of ``count`` on ``side`` (the current position when no side)."""
+        p = self.position(ticker)
+        if side is None:
+            return p
+        return Count(p + count if side == "bid" else p - count)
+
+    def position_bounds(self, ticker: str, change: Hypothetical | None = None) -> tuple[Count, Count]:
+        """(lowest, highest) position reachable if any subset of our resting orders (and ``change``) fills."""
+        m = self._markets.get(ticker)
+        if m is None:
+            m = MarketPosition(ticker, ticker)
+        lo = hi = m.position
+        for side, _price, count in m._orders_with(change):
+            if side == "bid":
+                hi += count
+            else:
+                lo -= count
+        return Count(lo), Count(hi)
+
+    def would_be_reducing(self, ticker: str, side: BookSide, count: Count, exclude_order_id: str | None = None) -> bool:
+        """CONTRACTS.md: reducing only if it cannot increase |position| even when it and all our other resting
+        orders in that market fill. A bid (buys YES) qualifies iff position + all our resting bids + count <= 0:
+        then whatever subset fills, the position stays <= 0 and every YES bought brings it towards 0 (asks
+        filling only make it more negative, which the bid then reduces). An ask mirrors this."""
+        if count <= 0:
+            return False
+        m = self._markets.get(ticker)
+        if m is None:
+            return False
+        if side == "bid":
+            return m.position + m.resting("bid", exclude_order_id) + count <= 0
+        return m.position - m.resting("ask", exclude_order_id) - count >= 0
+
+    # --- PnL --------------------------------------------------------------------------------------------
+    def realized_pnl(self, ticker: str | None = None) -> Money:
+        return _floor_money(sum(m.realized_x for m in self._select(ticker)))
+
+    def fees_paid(self, ticker: str | None = None) -> Money:
+        return Money(sum(m.fees for m in self._select(ticker)))
+
+    def unrealized_pnl(self, ticker: str | None = None) -> Money:
+        return _floor_money(sum(m.unrealized_x() for m in self._select(ticker)))
+
+    def mark_value(self, ticker: str, mark: Price | None = None) -> Money:
+        """What the position is worth at ``mark`` (default: the stored mark / settlement value / cost)."""
+        m = self._markets.get(ticker)
+        if m is None:
+            return Money(0)
+        if mark is None:
+            mark = m.settlement_value if m.settlement_value is not None else m.mark
+        if mark is None:
+            return _floor_money(m.cost_x)
+        return _floor_money(m.value_x(mark))
+
+    def total_pnl_x(self) -> int:
+        return sum(m.realized_x + m.unrealized_x() - m.fees * _X for m in self._markets.values())
+
+    def total_pnl(self) -> Money:
+        return _floor_money(self.total_pnl_x())
+
+    def start_day(self) -> None:
+        """The trading day starts now: daily PnL is measured from the current total (realized + marked - fees)."""
+        self._day_base_x = self.total_pnl_x()
+
+    def daily_pnl(self) -> Money:
+        return _floor_money(self.total_pnl_x() - self._day_base_x)
+
+    def _select(self, ticker: str | None) -> Iterable[MarketPosition]:
+        if ticker is None:
+            return self._markets.values()
+        m = self._markets.get(ticker)
+        return () if m is None else (m,)
+
+    # --- money at stake ---------------------------------------------------------------------------------
+    def market_stake(self, ticker: str, change: Hypothetical | None = None) -> Money:
+        m = self._markets.get(ticker)
+        if m is None:
+            m = MarketPosition(ticker, ticker)
+        return _ceil_money(m.stake_x(change))
+
+    def event_stake(self, event_ticker: str, change: Hypothetical | None = None) -> Money:
+        return _ceil_money(self._event_stake_x(event_ticker, change))
+
+    def account_stake(self, change: Hypothetical | None = None) -> Money:
+        events = {m.event_ticker for m in self._markets.values()}
+        if change is not None and change.ticker not in self._markets:
+            events.add(change.ticker)
+        return _ceil_money(sum(self._event_stake_x(e, change) for e in events))
+
+    def event_of(self, ticker: str) -> str:
+        m = self._markets.get(ticker)
+        return ticker if m is None else m.event_ticker
+
+    def _event_stake_x(self, event_ticker: str, change: Hypothetical | None) -> int:
+        ms = [m for m in self._markets.values() if m.event_ticker == event_ticker and not m.settled]
+        if change is not None and change.ticker not in self._markets and change.ticker == event_ticker:
+            ms.append(MarketPosition(change.ticker, change.ticker))
+        if not ms:
+            return 0
+        if not any(m.mutually_exclusive for m in ms):
+            return sum(m.stake_x(change) for m in ms)
+        # mutually exclusive: at most one market resolves YES
+        fixed = 0
+        open_: list[tuple[int, int]] = []
+        winner: MarketPosition | None = None
+        for m in ms:
+            if m.settlement_value == ONE_DOLLAR:
+                winner = m
+            f = m.fixed_loss_x(change)
+            if f is None:
+                open_.append(m.losses_x(change))
+            else:
+                fixed += f
+        if winner is not None:
+            # the one YES is known: every undetermined market resolves NO
+            return max(0, fixed + sum(no for no, _ in open_))
+        all_no = sum(no for no, _ in open_)
+        worst_switch = max((yes - no for no, yes in open_), default=0)
+        return max(0, fixed + all_no + max(0, worst_switch))

@@ -1,0 +1,643 @@
+"""The kalshibot daemon (``kalshibot run``): the asyncio service that wires the pure core to Kalshi.
+
+Theory of operation
+-------------------
+One event loop, one :class:`asyncio.TaskGroup`. Every input becomes a core event handed to
+``Engine.handle(event, now_ms)`` in :meth:`Daemon.on_event` (synchronously, in the loop: the engine never awaits);
+its outputs are dispatched at once: order actions go to a queue that one task drains into the executor (so all the
+actions of one decision travel together, as one batch), notes go to the journal. The tasks:
+
+* the WebSocket feed (books, trades, fills, our orders, lifecycle; reconnects by itself),
+* the order pump (actions -> executor -> REST; outcomes come back through ``on_event``),
+* the timer (sleeps until ``engine.next_deadline()``; also rolls the trading day),
+* the universe refresher (new markets quoted after their first snapshot; closed ones leave quoting),
+* the exchange-status poller (no quoting while trading is inactive or in maintenance),
+* the periodic reconciler (resting orders, positions, missed fills from REST),
+* the watchdog (sd_notify WATCHDOG=1 from the loop; loop lag for /healthz),
+* the control/metrics server (loopback).
+
+A task that fails is logged with its context and stops the service cleanly (the feed recovers by itself, so only
+real bugs get there). SIGTERM/SIGINT: stop quoting, cancel our resting orders, verify none remain, flush the
+journal, exit 0; a second signal exits at once. Risk state (daily PnL baseline, HALTED) persists in
+``logs/state/`` so a restart keeps a daily loss kill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import structlog
+
+from kalshibot import __version__, logsetup
+from kalshibot.config import Settings, load_settings
+from kalshibot.core import events as ev
+from kalshibot.core.engine import Engine
+from kalshibot.core.fixed import Count, format_count, format_money
+from kalshibot.daemon_support import (
+    EmbeddedVenue,
+    StateStore,
+    account_label,
+    build_auth,
+    note_to_record,
+    start_embedded_sim,
+)
+from kalshibot.errors import JournalError, KalshibotError, UsageError
+from kalshibot.journal.reader import fill_keys, journal_files
+from kalshibot.journal.writer import Journal
+from kalshibot.lock import InstanceLock
+from kalshibot.metrics import RISK_STATE_CODE, Metrics
+from kalshibot.net.clock import check_clock
+from kalshibot.net.executor import Executor, ExecutorProtocol, JournalSink
+from kalshibot.net.feed import Feed, MarketData
+from kalshibot.net.reconcile import apply_policy, reconcile
+from kalshibot.net.rest import CancelRequest, KalshiRest
+from kalshibot.sdnotify import Notifier
+from kalshibot.universe import list_series_tickers, load_universe
+from kalshibot.wiring import engine_config, trading_day
+
+log = structlog.get_logger("kalshibot.daemon")
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        paper: bool = False,
+        live: bool = False,
+        clock_ms: Any = wall_clock_ms,
+        notifier: Notifier | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        if settings.environment == "prod" and not live:
+            raise UsageError("environment: prod trades real money: add --live to confirm, or run --paper first")
+        self.settings = settings
+        self.paper = paper
+        self.clock_ms = clock_ms
+        self.notifier = notifier or Notifier()
+        self.handle_signals = handle_signals
+        self.session_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+        self.log_dir = Path(settings.logging.dir)
+        self.state = StateStore(self.log_dir / "state")
+        self.metrics = Metrics()
+        self.stop_event = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.first_two_sided_ms: int | None = None
+        self.started_ms = clock_ms()
+        self.exit_code = 0
+        self.summary: dict[str, Any] = {"orders": 0, "fills": 0, "fees": 0, "risk_events": [], "quoted": set()}
+        self._pending: list[ev.Action] = []
+        self._pump_wake = asyncio.Event()
+        self._signals = 0
+        self._loop_lag_s = 0.0
+        self._day: tuple[str, int, int] | None = None
+        self.engine: Engine | None = None
+        self.journal: Journal | None = None
+        self.feed: Feed | None = None
+        self.rest: KalshiRest | None = None
+        self.executor: ExecutorProtocol | None = None
+        self.venue: EmbeddedVenue | None = None
+        self.control_url: str | None = None
+        self._tickers: set[str] = set()
+        self._last_fill_ts_s: int | None = None
+
+    # ----------------------------------------------------------------------------------------- event path
+    def on_event(self, event: ev.Event) -> None:
+        """Every input of the service ends here (feed, executor, timers, operator)."""
+        assert self.engine is not None
+        if self.executor is not None and not self.executor.observe(event):
+            return
+        if isinstance(event, ev.FillEvent):
+            self._on_fill_seen(event)
+        market_hook = getattr(self.executor, "on_market_event", None)
+        if market_hook is not None and isinstance(
+            event, ev.BookSnapshot | ev.BookDelta | ev.TradePrint | ev.MarketAdded | ev.MarketLifecycle
+        ):
+            market_hook(event)
+        now = self.clock_ms()
+        try:
+            outputs = self.engine.handle(event, now)
+        except KalshibotError as e:  # a bad input must not kill the service: log it with its context
+            log.error("engine refused an event", event=type(event).__name__, error=str(e))
+            return
+        self.dispatch(outputs, now)
+
+    def dispatch(self, outputs: Sequence[ev.Output], now: int) -> None:
+        actions: list[ev.Action] = []
+        for o in outputs:
+            if isinstance(o, ev.IntentNote | ev.RiskNote | ev.LifecycleNote | ev.SettlementNote):
+                self._journal_note(o, now)
+            else:
+                actions.append(o)
+        if actions:
+            self._pending.extend(actions)
+            self._pump_wake.set()
+
+    def _journal_note(self, note: ev.Note, now: int) -> None:
+        if isinstance(note, ev.IntentNote):
+            self.metrics.quotes.labels(note.ticker).inc()
+            if note.count > 0:
+                self.summary["quoted"].add(note.ticker)
+        elif isinstance(note, ev.RiskNote):
+            self.metrics.risk_state.set(RISK_STATE_CODE.get(note.state, 0))
+            self.summary["risk_events"].append(f"{note.state} {note.limit} {note.scope}:{note.scope_id}".strip())
+            log.warning("risk", state=note.state, limit=note.limit, scope=note.scope, message=note.message)
+            self._persist_state()
+        self._write(note_to_record(note, self.session_id, now))
+
+    def _write(self, record: Any) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.write(record)
+        except JournalError as e:
+            # the audit trail is broken (disk full?): stop trading rather than trade blind
+            log.critical("journal write failed; halting", error=str(e))
+            if self.engine is not None and self.engine.risk_state != "HALTED":
+                self.dispatch(
+                    self.engine.handle(ev.OperatorCommand("halt", "journal write failed"), self.clock_ms()), 0
+                )
+
+    def _on_fill_seen(self, fill: ev.FillEvent) -> None:
+        self.summary["fills"] += 1
+        self.summary["fees"] += fill.fee
+        self.metrics.fills.labels(fill.ticker).inc()
+        self.metrics.fill_contracts.labels(fill.ticker).inc(fill.count / 100)
+        if fill.ts_ms:
+            self._last_fill_ts_s = max(self._last_fill_ts_s or 0, fill.ts_ms // 1000)
+
+    def _on_market_data(self, md: MarketData) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.market(md.type, md.ts_ms, **md.fields)
+        except JournalError as e:
+            log.error("market-data write failed", error=str(e))
+
+    # ------------------------------------------------------------------------------------------- tasks
+    async def _pump(self) -> None:
+        """Drain queued actions into the executor: everything decided since the last round travels together."""
+        assert self.executor is not None
+        while True:
+            await self._pump_wake.wait()
+            self._pump_wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                self.summary["orders"] += sum(isinstance(a, ev.PlaceOrder) for a in batch)
+                for a in batch:
+                    self.metrics.orders.labels(type(a).__name__).inc()
+                try:
+                    await self.executor.submit(batch)
+                except KalshibotError as e:
+                    log.error("executor failed a batch", error=str(e), actions=len(batch))
+                self._check_two_sided()
+
+    def _check_two_sided(self) -> None:
+        if self.first_two_sided_ms is not None or self.engine is None:
+            return
+        sides: dict[str, set[str]] = {}
+        for o in self.engine.open_orders():
+            sides.setdefault(o.ticker, set()).add(o.side)
+        if any(len(s) == 2 for s in sides.values()):
+            self.first_two_sided_ms = self.clock_ms()
+            log.info("first two-sided quote", after_ms=self.first_two_sided_ms - self.started_ms)
+
+    async def _timer(self) -> None:
+        assert self.engine is not None
+        while True:
+            now = self.clock_ms()
+            self._roll_day(now)
+            deadline = self.engine.next_deadline()
+            wait_ms = 1000 if deadline is None else min(max(deadline - now, 0), 1000)
+            if wait_ms > 0:
+                await asyncio.sleep(wait_ms / 1000)
+            if deadline is not None and self.clock_ms() >= deadline:
+                self.on_event(ev.Timer())
+            self._update_gauges()
+
+    def _roll_day(self, now: int) -> None:
+        assert self.engine is not None
+        if self._day is not None and now < self._day[2]:
+            return
+        self._day = trading_day(now, self.settings.risk.trading_day_tz)
+        self.engine.set_trading_day(self._day[0], self._day[1])
+        self._persist_state()
+
+    def _update_gauges(self) -> None:
+        e = self.engine
+        if e is None:
+            return
+        now = self.clock_ms()
+        self.metrics.pnl.set(e.daily_pnl(now) / 1e6)
+        for scope, v in e.money_at_stake().items():
+            self.metrics.at_stake.labels(scope).set(v / 1e6)
+        for t, pos in e.positions().items():
+            self.metrics.position.labels(t).set(pos / 100)
+        self.metrics.resting.set(len(e.open_orders()))
+        self.metrics.risk_state.set(RISK_STATE_CODE.get(e.risk_state, 0))
+        if self.feed is not None:
+            ages = [now - t for t in self.feed.stats.last_msg_ms.values()]
+            self.metrics.feed_lag.set(min(ages) / 1000 if ages else 0)
+
+    async def _universe_refresher(self) -> None:
+        interval = 180.0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._refresh_universe()
+            except KalshibotError as e:
+                log.warning("universe refresh failed", error=str(e))
+
+    async def _refresh_universe(self) -> None:
+        assert self.rest is not None and self.feed is not None
+        specs = await self._load_specs()
+        fresh = {s.ticker: s for s in specs}
+        for t, spec in fresh.items():
+            if t not in self._tickers:
+                self.on_event(ev.MarketAdded(spec))
+        for t in self._tickers - fresh.keys():
+            self.on_event(ev.MarketRemoved(t))
+        self._tickers = set(fresh)
+        self.feed.set_markets(self._tickers)
+
+    async def _load_specs(self) -> list[ev.MarketSpec]:
+        assert self.rest is not None
+        u = self.settings.universe
+        series = list(u.series) if u.series else await list_series_tickers(self.rest)
+        return await load_universe(self.rest, series, markets=u.markets, max_per_series=u.max_markets_per_series)
+
+    async def _status_poller(self) -> None:
+        assert self.rest is not None
+        last: tuple[bool, bool] | None = None
+        while True:
+            try:
+                st = await self.rest.get_exchange_status()
+                state = st.to_event()
+                if last != (state.exchange_active, state.trading_active):
+                    last = (state.exchange_active, state.trading_active)
+                    self.on_event(state)
+            except KalshibotError as e:
+                log.warning("exchange status poll failed", error=str(e))
+            await asyncio.sleep(30)
+
+    async def _reconciler(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile.interval_s)
+            try:
+                await self.reconcile_now(startup=False)
+            except KalshibotError as e:
+                log.warning("periodic reconcile failed", error=str(e))
+
+    async def reconcile_now(self, *, startup: bool) -> None:
+        """Resting orders, positions and missed fills from REST; adopt or cancel our leftovers at startup."""
+        if self.rest is None or self.paper:
+            return
+        known: set[tuple[str, str]] = getattr(self.executor, "known_fills", set())
+        res = await reconcile(
+            self.rest,
+            self.settings.client_order_id_prefix,
+            self.settings.subaccount,
+            known,
+            self._last_fill_ts_s,
+            tickers=self._tickers or None,
+        )
+        for f in res.missed_fills:
+            self.on_event(f)
+        if startup:
+            adopt = await apply_policy(
+                self.rest,
+                res,
+                self.settings.reconcile.adopt_orphans,
+                subaccount=self.settings.subaccount,
+                on_cancel=lambda u, n: self._write_cancel(u, n),
+            )
+            for u in adopt:
+                self.on_event(u)
+        else:
+            for u in res.ours:
+                self.on_event(u)
+        for p in res.positions:
+            self.on_event(p)
+
+    def _write_cancel(self, u: ev.OrderUpdate, reduced_by: int) -> None:
+        if self.journal is not None:
+            self.journal.record(
+                "cancel",
+                self.clock_ms(),
+                order_id=u.order_id,
+                client_order_id=u.client_order_id,
+                ticker=u.ticker,
+                reduced_by=format_count(reduced_by),
+                reason="startup reconcile (adopt_orphans: cancel)",
+            )
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval_s() or 5.0
+        loop = asyncio.get_running_loop()
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(min(interval, 1.0))
+            self._loop_lag_s = max(0.0, loop.time() - t0 - min(interval, 1.0))
+            self.metrics.loop_lag.set(self._loop_lag_s)
+            self.notifier.watchdog()
+
+    # ------------------------------------------------------------------------------------------ control
+    def status(self) -> dict[str, Any]:
+        e = self.engine
+        if e is None:
+            return {"state": "starting"}
+        now = self.clock_ms()
+        return {
+            "session": self.session_id,
+            "environment": self.settings.environment,
+            "paper": self.paper,
+            "risk_state": e.risk_state,
+            "daily_pnl": format_money(e.daily_pnl(now)),
+            "money_at_stake": {k: format_money(v) for k, v in e.money_at_stake().items()},
+            "markets": e.markets(),
+            "positions": {t: format_count(c) for t, c in e.positions().items()},
+            "open_orders": [
+                {"ticker": o.ticker, "side": o.side, "client_order_id": o.client_order_id, "state": str(o.state)}
+                for o in e.open_orders()
+            ],
+            "feed": {
+                "connected": bool(self.feed and self.feed.connected),
+                "reconnects": getattr(self.feed.stats, "reconnects", 0) if self.feed else 0,
+            },
+        }
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        now = self.clock_ms()
+        feed_ok = bool(self.feed and self.feed.connected)
+        ages = [now - t for t in self.feed.stats.last_msg_ms.values()] if self.feed else []
+        newest_ms = min(ages) if ages else None
+        stale = newest_ms is None or newest_ms > 30_000
+        stuck = self._loop_lag_s > 5.0
+        ok = feed_ok and not stale and not stuck
+        return ok, {"feed_connected": feed_ok, "newest_message_age_ms": newest_ms, "loop_lag_s": self._loop_lag_s}
+
+    def operator(self, command: str, reason: str = "operator") -> None:
+        assert self.engine is not None
+        self.on_event(ev.OperatorCommand(command, reason))  # type: ignore[arg-type]
+        self._persist_state()
+
+    def _persist_state(self) -> None:
+        if self.engine is not None:
+            self.state.save(self.engine.export_state())
+
+    # --------------------------------------------------------------------------------------------- run
+    async def run(self, duration_s: float | None = None) -> int:
+        s = self.settings
+        lock = InstanceLock(self.log_dir / "state", account_label(s), s.subaccount)
+        lock.acquire()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                await self._start(stack)
+                await self._serve(duration_s)
+                await self._shutdown()
+        finally:
+            lock.release()
+        return self.exit_code
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        s = self.settings
+        sim_base: str | None = None
+        key_override = None
+        if s.embedded_sim:
+            self.venue = await start_embedded_sim(s)
+            stack.push_async_callback(self.venue.stop)
+            sim_base, key_override = self.venue.base_url, self.venue.credentials
+        rest_url, ws_url = s.resolved_urls(sim_base)
+        auth = build_auth(s, rest_url, key_override)
+        self.rest = KalshiRest(rest_url, auth, clock_ms=self.clock_ms)
+        stack.push_async_callback(self.rest.aclose)
+        with contextlib.suppress(KalshibotError):
+            await self.rest.configure_rate_limits()
+        await check_clock(
+            self.rest, warn_ms=s.auth.clock_skew_warn_ms, fatal_ms=s.auth.clock_skew_max_ms, clock_ms=self.clock_ms
+        )
+
+        self.journal = Journal(
+            self.log_dir,
+            self.session_id,
+            fsync=s.logging.journal_fsync,
+            retention_days=s.logging.retention_days,
+            tz=s.risk.trading_day_tz,
+            clock_ms=self.clock_ms,
+        )
+        stack.callback(self.journal.close)
+        known = fill_keys(journal_files(self.log_dir, "journal"))
+        now = self.clock_ms()
+        self.engine = Engine(
+            engine_config(s, now),
+            client_order_id_prefix=s.client_order_id_prefix,
+            id_seed=self.session_id[-6:],
+        )
+        saved = self.state.load()
+        if saved:
+            self.engine.import_state(saved)
+        self._roll_day(now)
+
+        if self.paper:
+            from kalshibot.paper import PaperExecutor
+
+            self.executor = PaperExecutor(self.on_event, cast(JournalSink, self.journal), clock_ms=self.clock_ms)
+        else:
+            group_id: str | None = None
+            try:
+                group_id = await self.rest.create_order_group(
+                    Count(s.risk.order_group_contracts_limit), subaccount=s.subaccount
+                )
+            except KalshibotError as e:
+                log.warning("order group not created; quoting without one", error=str(e))
+            executor = Executor(
+                self.rest,
+                cast(JournalSink, self.journal),
+                prefix=s.client_order_id_prefix,
+                subaccount=s.subaccount,
+                order_group_id=group_id,
+                on_event=self.on_event,
+                on_resync=self._resync,
+                clock_ms=self.clock_ms,
+                known_fills=known,
+            )
+            self.executor = executor
+            stack.push_async_callback(executor.aclose)
+
+        self._write_session("start")
+        specs = await self._load_specs()
+        for spec in specs:
+            self.on_event(ev.MarketAdded(spec))
+        self._tickers = {sp.ticker for sp in specs}
+        log.info("universe", markets=len(specs), series=sorted({sp.series_ticker for sp in specs}))
+        await self.reconcile_now(startup=True)
+
+        self.feed = Feed(ws_url, auth, self.on_event, self._on_market_data, clock_ms=self.clock_ms)
+        self.feed.set_markets(self._tickers)
+
+        from kalshibot.control import ControlHandlers, ControlServer, control_address_file
+
+        handlers = ControlHandlers(
+            status=self.status,
+            health=self.health,
+            halt=lambda reason: self.operator("halt", reason),
+            resume=lambda: self.operator("resume"),
+            metrics=self.metrics.render,
+        )
+        ctl = ControlServer(handlers, s.control.host, s.control.port)
+        try:
+            await ctl.start()
+        except OSError as e:
+            log.warning("control port busy; using an ephemeral port", port=s.control.port, error=str(e))
+            ctl = ControlServer(handlers, s.control.host, 0)
+            await ctl.start()
+        stack.push_async_callback(ctl.stop)
+        self.control_url = ctl.url
+        self.state.write_control_address(control_address_file(str(self.log_dir / "state")), ctl.url)
+
+    def _resync(self, ticker: str) -> None:
+        if self.feed is not None:
+            self.feed.resync(ticker, "engine")
+
+    def _write_session(self, phase: str) -> None:
+        if self.journal is None:
+            return
+        s = self.settings
+        self.journal.record(
+            "session",
+            self.clock_ms(),
+            version=__version__,
+            config_hash=s.config_hash(),
+            environment=s.environment + (" (paper)" if self.paper else ""),
+            universe=sorted(self._tickers) or list(s.universe.series or []),
+            phase=phase,
+        )
+
+    async def _serve(self, duration_s: float | None) -> None:
+        assert self.feed is not None
+        loop = asyncio.get_running_loop()
+        if self.handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self._supervised("feed", self.feed.run()), name="feed"),
+                    tg.create_task(self._supervised("pump", self._pump()), name="pump"),
+                    tg.create_task(self._supervised("timer", self._timer()), name="timer"),
+                    tg.create_task(self._supervised("universe", self._universe_refresher()), name="universe"),
+                    tg.create_task(self._supervised("status", self._status_poller()), name="status"),
+                    tg.create_task(self._supervised("reconcile", self._reconciler()), name="reconcile"),
+                    tg.create_task(self._supervised("watchdog", self._watchdog()), name="watchdog"),
+                ]
+                self.notifier.ready(f"quoting {len(self._tickers)} markets")
+                self.ready.set()
+                stopper = asyncio.ensure_future(self.stop_event.wait())
+                waits: list[asyncio.Future[Any]] = [stopper]
+                if duration_s is not None:
+                    waits.append(asyncio.ensure_future(asyncio.sleep(duration_s)))
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for w in waits:
+                    w.cancel()
+                self.feed.stop()
+                for t in tasks:
+                    t.cancel()  # shutdown drains what the pump had not sent yet
+        except* Exception as eg:  # pragma: no cover - _supervised already converts failures
+            for e in eg.exceptions:
+                log.error("task group failed", error=repr(e))
+            self.exit_code = 1
+        finally:
+            if self.handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+
+    async def _supervised(self, name: str, coro: Any) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("task failed; shutting down", task=name, error=repr(e))
+            self.exit_code = 1
+            self.stop_event.set()
+
+    def _on_signal(self) -> None:
+        self._signals += 1
+        if self._signals >= 2:
+            log.warning("second signal: exiting at once")
+            os._exit(1)
+        log.info("signal received: stopping")
+        self.stop_event.set()
+
+    async def _shutdown(self) -> None:
+        """Stop quoting, cancel our resting orders and verify none remain, flush the journal."""
+        self.notifier.stopping()
+        assert self.engine is not None
+        self.on_event(ev.OperatorCommand("shutdown", "graceful stop"))
+        await self._drain()
+        if self.rest is not None and not self.paper:
+            await self._cancel_leftovers()
+        self._persist_state()
+        self._write_session("stop")
+        if self.journal is not None:
+            self.journal.flush()
+
+    async def _drain(self) -> None:
+        assert self.executor is not None
+        for _ in range(50):
+            if not self._pending:
+                break
+            batch, self._pending = self._pending, []
+            try:
+                await self.executor.submit(batch)
+            except KalshibotError as e:
+                log.error("shutdown cancel failed", error=str(e))
+
+    async def _cancel_leftovers(self) -> None:
+        """Whatever the engine believed, ask the exchange: every resting order with our prefix gets cancelled."""
+        assert self.rest is not None
+        prefix, sub = self.settings.client_order_id_prefix, self.settings.subaccount
+        for attempt in range(5):
+            try:
+                resting = [
+                    o
+                    for o in await self.rest.list_orders(status="resting", subaccount=sub)
+                    if (o.client_order_id or "").startswith(prefix)
+                ]
+            except KalshibotError as e:
+                log.error("could not list resting orders at shutdown", error=str(e), attempt=attempt)
+                await asyncio.sleep(0.5)
+                continue
+            if not resting:
+                log.info("shutdown: no resting orders remain")
+                self.summary["resting_after_stop"] = 0
+                return
+            log.info("shutdown: cancelling resting orders", count=len(resting))
+            with contextlib.suppress(KalshibotError):
+                await self.rest.batch_cancel([CancelRequest(o.order_id, o.ticker, sub) for o in resting])
+        self.summary["resting_after_stop"] = -1
+        log.error("shutdown: could not verify that no order rests")
+        self.exit_code = 1
+
+
+def run_main(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    logsetup.configure(settings.logging.level, settings.logging.format)
+    daemon = Daemon(settings, paper=args.paper, live=args.live)
+    try:
+        return asyncio.run(daemon.run())
+    except KeyboardInterrupt:
+        return 130
