@@ -186,3 +186,20 @@ async def test_group_trigger_is_journaled_as_halted_and_not_reset(rig: Rig) -> N
     await asyncio.sleep(0)
     assert not any(p.endswith("/reset") for p in rig.paths)
     valid_journal(rig.journal)
+
+
+async def test_create_and_cancel_in_one_submission_cancel_out(rig: Rig) -> None:
+    """The engine placed and then cancelled a quote before the pump sent it: nothing reaches the exchange, the
+    create is reported rejected, the other order of the batch is sent."""
+    doomed, kept = place("0.40"), place("0.41")
+    cancel = ev.CancelOrder(None, doomed.client_order_id, T, "book moved")
+    await rig.ex.submit([doomed, kept, cancel])
+    rejects = [e for e in rig.of(ev.OrderReject) if isinstance(e, ev.OrderReject)]
+    assert [(r.client_order_id, r.request, r.code) for r in rejects] == [
+        (doomed.client_order_id, "create", "cancelled_before_send")
+    ]
+    acks = [e for e in rig.of(ev.OrderAck) if isinstance(e, ev.OrderAck)]
+    assert [a.client_order_id for a in acks] == [kept.client_order_id]
+    assert not any("DELETE" in p for p in rig.paths)
+    assert rig.sim.exchange.account_state(rig.sim.test_user_id)["resting"] == [acks[0].order_id]
+    valid_journal(rig.journal)

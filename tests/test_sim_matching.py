@@ -118,9 +118,7 @@ def test_fok_counts_own_orders_per_stp_mode() -> None:
     r = ex.create_order("a", P("bid", "0.50", 5, time_in_force="fill_or_kill"), T0)
     assert r.fill_count == 0
     # maker mode skips own orders: b's 5 are enough
-    r2 = ex.create_order(
-        "a", P("bid", "0.50", 5, time_in_force="fill_or_kill", self_trade_prevention_type="maker"), T0
-    )
+    r2 = ex.create_order("a", P("bid", "0.50", 5, time_in_force="fill_or_kill", self_trade_prevention_type="maker"), T0)
     assert r2.fill_count == contracts(5)
 
 
@@ -164,7 +162,9 @@ def test_amend_expiry_only_keeps_priority_other_amends_lose_it() -> None:
     first = place(ex, "a", "bid", "0.40", 5)
     second = place(ex, "b", "bid", "0.40", 5)
     assert ex.queue_position("b", second) == contracts(5)
-    r = ex.amend_order("a", first, AmendParams(M, "bid", dollars("0.40"), contracts(5), expiration_ts_s=T0 // 1000 + 99), T0)
+    r = ex.amend_order(
+        "a", first, AmendParams(M, "bid", dollars("0.40"), contracts(5), expiration_ts_s=T0 // 1000 + 99), T0
+    )
     assert r.order.order_id == first  # amend keeps the order id
     assert ex.queue_position("a", first) == 0
     assert ex.orders[first].expiration_ts_s == T0 // 1000 + 99
@@ -229,7 +229,11 @@ def test_book_changes_are_emitted_for_every_change() -> None:
     ex.create_order("b", P("ask", "0.40", 2, time_in_force="immediate_or_cancel"), T0)
     ex.cancel_order("a", oid, T0)
     deltas = [(e.side, e.price, e.delta) for e in seen if isinstance(e, BookChanged)]
-    assert deltas == [("yes", dollars("0.40"), contracts(5)), ("yes", dollars("0.40"), -contracts(2)), ("yes", dollars("0.40"), -contracts(3))]
+    assert deltas == [
+        ("yes", dollars("0.40"), contracts(5)),
+        ("yes", dollars("0.40"), -contracts(2)),
+        ("yes", dollars("0.40"), -contracts(3)),
+    ]
     place(ex, "a", "ask", "0.40", 1)
     last = [e for e in seen if isinstance(e, BookChanged)][-1]
     assert (last.side, last.price) == ("no", dollars("0.60"))  # NO side in NO-leg price

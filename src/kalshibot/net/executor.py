@@ -117,6 +117,7 @@ class Executor:
 
     # -------------------------------------------------------------------------------------------- submit
     async def submit(self, actions: Sequence[ev.Action]) -> None:
+        actions = self._drop_cancelled_before_send(actions)
         cancels = [a for a in actions if isinstance(a, ev.CancelOrder)]
         if cancels:
             await self._cancel(cancels)
@@ -132,6 +133,27 @@ class Executor:
         places = [a for a in actions if isinstance(a, ev.PlaceOrder)]
         if places:
             await self._create(places)
+
+    def _drop_cancelled_before_send(self, actions: Sequence[ev.Action]) -> Sequence[ev.Action]:
+        """A create and the cancel of the same client_order_id in one submission (the engine changed its mind
+        before the pump sent anything) cancel out: neither is sent, and the create is reported rejected so the
+        engine's order goes from pending-cancel to rejected. Sending both would cancel before creating (cancels go
+        first) and leave the order resting."""
+        placed = {a.client_order_id for a in actions if isinstance(a, ev.PlaceOrder)}
+        if not placed:
+            return actions
+        dropped = {
+            a.client_order_id
+            for a in actions
+            if isinstance(a, ev.CancelOrder) and a.order_id is None and a.client_order_id in placed
+        }
+        if not dropped:
+            return actions
+        for coid in sorted(dropped):
+            self._reject(coid, None, "cancelled_before_send", "cancelled by the strategy before it was sent", "create")
+        return [
+            a for a in actions if not (isinstance(a, ev.PlaceOrder | ev.CancelOrder) and a.client_order_id in dropped)
+        ]
 
     # ----------------------------------------------------------------------------------------------- create
     def _request_for(self, a: ev.PlaceOrder) -> OrderRequest:

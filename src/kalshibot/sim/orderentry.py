@@ -359,7 +359,7 @@ class OrderEntry(ExchangeState):
         for o in victims:
             self._cancel(o, USER_CANCEL_REASON, now_ms)
         if self.cancel_all_sweep_ms > 0:
-            self._sweeps[(user_id, subaccount)] = (now_ms, now_ms + self.cancel_all_sweep_ms)
+            self._sweeps[(user_id, subaccount)] = (self._seq, now_ms + self.cancel_all_sweep_ms)
         return victims
 
     # ---------------------------------------------------------------------------------------- amend/decrease

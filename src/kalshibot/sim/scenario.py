@@ -371,7 +371,11 @@ class ScenarioDriver:
         def act(t: int) -> None:
             status = self.ex.markets_by_ticker[ticker].status
             if status in ("closed", "determined", "finalized"):
-                return  # the chain ends with the market
+                # the chain ends with the market: forget its ladder (the exchange cancelled the orders)
+                self._beliefs.pop((lp.name, ticker), None)
+                for key in [k for k in self._lp_orders if k[0] == lp.name and k[1] == ticker]:
+                    del self._lp_orders[key]
+                return
             if status == "active":
                 self._update_belief(lp, ev, ticker, ms, t)
                 side = "bid" if self.rng.random() < 0.5 else "ask"

@@ -122,7 +122,7 @@ class ExchangeState:
         self.exchange_schedule = ExchangeSchedule()
         self.holders: dict[str, dict[str, None]] = {}  # ticker -> users with a position (ordered set)
         self._expiries: list[tuple[int, int, str]] = []  # heap of (expiry ms, seq, order_id)
-        self._sweeps: dict[tuple[str, int | None], tuple[int, int]] = {}  # (user, sub) -> (from_ms, until_ms)
+        self._sweeps: dict[tuple[str, int | None], tuple[int, int]] = {}  # (user, sub) -> (after seq, until ms)
         self.deposits = 0  # every starting balance ever credited (money conservation audit)
         self.escrow_paid = 0  # settlement payouts so far
         self._counters = dict.fromkeys(_KIND, 0)
