@@ -328,3 +328,14 @@ def test_export_import_state() -> None:
 def test_bad_prefix_refused() -> None:
     with pytest.raises(ValueError):
         Engine(config(), client_order_id_prefix="bad prefix!", id_seed="x")
+
+
+def test_own_orders_in_the_book_do_not_move_fair_value() -> None:
+    eng, _, out = started()
+    bid = of(out, ev.PlaceOrder)[0]
+    # the feed shows our bid joining the book (API.md §5.3: the delta carries our client_order_id)
+    mine = ev.BookDelta(T, 1, 2, "yes", bid.price, bid.count, client_order_id=bid.client_order_id)
+    assert eng.handle(mine, T0 + 1) == []
+    # the same size from somebody else is news: fair value moves up and the desired quote with it
+    other = ev.BookDelta(T, 1, 3, "yes", dollars("0.44"), contracts(5))
+    assert of(eng.handle(other, T0 + 2), ev.IntentNote)

@@ -19,7 +19,7 @@ from kalshibot.core import events as ev
 from kalshibot.core.engine import Engine
 from kalshibot.core.fixed import Count, Money, contracts
 from kalshibot.core.grid import PriceGrid
-from tests.test_engine_support import CLOSE, SPEC, T, T0, Venue, config, delta, snap
+from tests.test_engine_support import CLOSE, SPEC, T0, T, Venue, config, delta, snap
 
 GOLDEN = Path(__file__).parent / "data" / "engine_golden.jsonl"
 

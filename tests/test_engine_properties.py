@@ -5,6 +5,8 @@ money at stake stays within the per-market cap; the position is exactly the (ded
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +43,11 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("KALSHIBOT_PROP_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(ops=OPS, policy=st.sampled_from(["amend", "cancel_replace"]))
 def test_random_sessions(ops: list[tuple[str, int, int]], policy: str) -> None:
     eng = Engine(config(policy=policy, risk=RiskLimits(price_band=None, max_notional_per_market=CAP)), id_seed="p")
@@ -156,7 +162,10 @@ def test_random_sessions(ops: list[tuple[str, int, int]], policy: str) -> None:
             handle(f)
             handle(f)  # the duplicate after a reconnect
         elif op == "ack":
+            rounds = 0
             while pending:
+                rounds += 1
+                assert rounds < 200, f"the engine keeps answering its own acks with new actions: {pending[:4]}"
                 answer(pending.pop(0))
             while lookups:
                 lk = lookups.pop(0)

@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--scenario", required=True)
     bt.add_argument("--strategies", default=None)
     bt.add_argument("--seed", type=int, default=1)
+    bt.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="virtual seconds to run (default: one full event life of the scenario's longest series)",
+    )
 
     jr = sub.add_parser("journal", help="journal tools")
     jsub = jr.add_subparsers(dest="journal_command", required=True)

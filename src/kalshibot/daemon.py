@@ -37,11 +37,19 @@ from typing import Any, cast
 
 import structlog
 
-from kalshibot import __version__, logsetup
+from kalshibot import __version__, daemon_tasks, logsetup
 from kalshibot.config import Settings, load_settings
 from kalshibot.core import events as ev
 from kalshibot.core.engine import Engine
-from kalshibot.core.fixed import Count, format_count, format_money
+from kalshibot.core.fixed import Count
+from kalshibot.daemon_ops import (
+    STALE_MARKET_MS,
+    Housekeeping,
+    cancel_leftovers,
+    health_view,
+    housekeeping,
+    status_view,
+)
 from kalshibot.daemon_support import (
     EmbeddedVenue,
     StateStore,
@@ -58,8 +66,7 @@ from kalshibot.metrics import RISK_STATE_CODE, Metrics
 from kalshibot.net.clock import check_clock
 from kalshibot.net.executor import Executor, ExecutorProtocol, JournalSink
 from kalshibot.net.feed import Feed, MarketData
-from kalshibot.net.reconcile import apply_policy, reconcile
-from kalshibot.net.rest import CancelRequest, KalshiRest
+from kalshibot.net.rest import KalshiRest
 from kalshibot.sdnotify import Notifier
 from kalshibot.universe import list_series_tickers, load_universe
 from kalshibot.wiring import engine_config, trading_day
@@ -81,6 +88,7 @@ class Daemon:
         clock_ms: Any = wall_clock_ms,
         notifier: Notifier | None = None,
         handle_signals: bool = True,
+        stale_market_ms: int = STALE_MARKET_MS,
     ) -> None:
         if settings.environment == "prod" and not live:
             raise UsageError("environment: prod trades real money: add --live to confirm, or run --paper first")
@@ -89,6 +97,7 @@ class Daemon:
         self.clock_ms = clock_ms
         self.notifier = notifier or Notifier()
         self.handle_signals = handle_signals
+        self.stale_market_ms = stale_market_ms
         self.session_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
         self.log_dir = Path(settings.logging.dir)
         self.state = StateStore(self.log_dir / "state")
@@ -102,7 +111,7 @@ class Daemon:
         self._pending: list[ev.Action] = []
         self._pump_wake = asyncio.Event()
         self._signals = 0
-        self._loop_lag_s = 0.0
+        self.loop_lag_s = 0.0
         self._day: tuple[str, int, int] | None = None
         self.engine: Engine | None = None
         self.journal: Journal | None = None
@@ -111,8 +120,8 @@ class Daemon:
         self.executor: ExecutorProtocol | None = None
         self.venue: EmbeddedVenue | None = None
         self.control_url: str | None = None
-        self._tickers: set[str] = set()
-        self._last_fill_ts_s: int | None = None
+        self.tickers: set[str] = set()
+        self.last_fill_ts_s: int | None = None
 
     # ----------------------------------------------------------------------------------------- event path
     def on_event(self, event: ev.Event) -> None:
@@ -164,12 +173,15 @@ class Daemon:
         try:
             self.journal.write(record)
         except JournalError as e:
-            # the audit trail is broken (disk full?): stop trading rather than trade blind
-            log.critical("journal write failed; halting", error=str(e))
-            if self.engine is not None and self.engine.risk_state != "HALTED":
-                self.dispatch(
-                    self.engine.handle(ev.OperatorCommand("halt", "journal write failed"), self.clock_ms()), 0
-                )
+            self.journal_failed(e)
+
+    def journal_failed(self, e: JournalError) -> None:
+        """The audit trail is broken (disk full?): stop trading rather than trade blind (HALTED, persisted)."""
+        log.critical("journal write failed; halting", error=str(e))
+        if self.engine is not None and self.engine.risk_state != "HALTED":
+            now = self.clock_ms()
+            self.dispatch(self.engine.handle(ev.OperatorCommand("halt", "journal write failed"), now), now)
+            self._persist_state()
 
     def _on_fill_seen(self, fill: ev.FillEvent) -> None:
         self.summary["fills"] += 1
@@ -177,7 +189,7 @@ class Daemon:
         self.metrics.fills.labels(fill.ticker).inc()
         self.metrics.fill_contracts.labels(fill.ticker).inc(fill.count / 100)
         if fill.ts_ms:
-            self._last_fill_ts_s = max(self._last_fill_ts_s or 0, fill.ts_ms // 1000)
+            self.last_fill_ts_s = max(self.last_fill_ts_s or 0, fill.ts_ms // 1000)
 
     def _on_market_data(self, md: MarketData) -> None:
         if self.journal is None:
@@ -185,7 +197,7 @@ class Daemon:
         try:
             self.journal.market(md.type, md.ts_ms, **md.fields)
         except JournalError as e:
-            log.error("market-data write failed", error=str(e))
+            self.journal_failed(e)
 
     # ------------------------------------------------------------------------------------------- tasks
     async def _pump(self) -> None:
@@ -216,7 +228,11 @@ class Daemon:
             log.info("first two-sided quote", after_ms=self.first_two_sided_ms - self.started_ms)
 
     async def _timer(self) -> None:
+        """Wake the engine at its deadlines and at least once a second (the daily-loss check runs on Timer), and
+        do the housekeeping (journal flush, stale markets, metrics) on the same beat."""
         assert self.engine is not None
+        hk = Housekeeping()
+        last_timer = 0
         while True:
             now = self.clock_ms()
             self._roll_day(now)
@@ -224,9 +240,11 @@ class Daemon:
             wait_ms = 1000 if deadline is None else min(max(deadline - now, 0), 1000)
             if wait_ms > 0:
                 await asyncio.sleep(wait_ms / 1000)
-            if deadline is not None and self.clock_ms() >= deadline:
+            now = self.clock_ms()
+            if (deadline is not None and now >= deadline) or now - last_timer >= 1000:
+                last_timer = now
                 self.on_event(ev.Timer())
-            self._update_gauges()
+            housekeeping(self, hk, now)
 
     def _roll_day(self, now: int) -> None:
         assert self.engine is not None
@@ -235,22 +253,6 @@ class Daemon:
         self._day = trading_day(now, self.settings.risk.trading_day_tz)
         self.engine.set_trading_day(self._day[0], self._day[1])
         self._persist_state()
-
-    def _update_gauges(self) -> None:
-        e = self.engine
-        if e is None:
-            return
-        now = self.clock_ms()
-        self.metrics.pnl.set(e.daily_pnl(now) / 1e6)
-        for scope, v in e.money_at_stake().items():
-            self.metrics.at_stake.labels(scope).set(v / 1e6)
-        for t, pos in e.positions().items():
-            self.metrics.position.labels(t).set(pos / 100)
-        self.metrics.resting.set(len(e.open_orders()))
-        self.metrics.risk_state.set(RISK_STATE_CODE.get(e.risk_state, 0))
-        if self.feed is not None:
-            ages = [now - t for t in self.feed.stats.last_msg_ms.values()]
-            self.metrics.feed_lag.set(min(ages) / 1000 if ages else 0)
 
     async def _universe_refresher(self) -> None:
         interval = 180.0
@@ -266,12 +268,12 @@ class Daemon:
         specs = await self._load_specs()
         fresh = {s.ticker: s for s in specs}
         for t, spec in fresh.items():
-            if t not in self._tickers:
+            if t not in self.tickers:
                 self.on_event(ev.MarketAdded(spec))
-        for t in self._tickers - fresh.keys():
+        for t in self.tickers - fresh.keys():
             self.on_event(ev.MarketRemoved(t))
-        self._tickers = set(fresh)
-        self.feed.set_markets(self._tickers)
+        self.tickers = set(fresh)
+        self.feed.set_markets(self.tickers)
 
     async def _load_specs(self) -> list[ev.MarketSpec]:
         assert self.rest is not None
@@ -279,115 +281,15 @@ class Daemon:
         series = list(u.series) if u.series else await list_series_tickers(self.rest)
         return await load_universe(self.rest, series, markets=u.markets, max_per_series=u.max_markets_per_series)
 
-    async def _status_poller(self) -> None:
-        assert self.rest is not None
-        last: tuple[bool, bool] | None = None
-        while True:
-            try:
-                st = await self.rest.get_exchange_status()
-                state = st.to_event()
-                if last != (state.exchange_active, state.trading_active):
-                    last = (state.exchange_active, state.trading_active)
-                    self.on_event(state)
-            except KalshibotError as e:
-                log.warning("exchange status poll failed", error=str(e))
-            await asyncio.sleep(30)
-
-    async def _reconciler(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.reconcile.interval_s)
-            try:
-                await self.reconcile_now(startup=False)
-            except KalshibotError as e:
-                log.warning("periodic reconcile failed", error=str(e))
-
     async def reconcile_now(self, *, startup: bool) -> None:
-        """Resting orders, positions and missed fills from REST; adopt or cancel our leftovers at startup."""
-        if self.rest is None or self.paper:
-            return
-        known: set[tuple[str, str]] = getattr(self.executor, "known_fills", set())
-        res = await reconcile(
-            self.rest,
-            self.settings.client_order_id_prefix,
-            self.settings.subaccount,
-            known,
-            self._last_fill_ts_s,
-            tickers=self._tickers or None,
-        )
-        for f in res.missed_fills:
-            self.on_event(f)
-        if startup:
-            adopt = await apply_policy(
-                self.rest,
-                res,
-                self.settings.reconcile.adopt_orphans,
-                subaccount=self.settings.subaccount,
-                on_cancel=lambda u, n: self._write_cancel(u, n),
-            )
-            for u in adopt:
-                self.on_event(u)
-        else:
-            for u in res.ours:
-                self.on_event(u)
-        for p in res.positions:
-            self.on_event(p)
-
-    def _write_cancel(self, u: ev.OrderUpdate, reduced_by: int) -> None:
-        if self.journal is not None:
-            self.journal.record(
-                "cancel",
-                self.clock_ms(),
-                order_id=u.order_id,
-                client_order_id=u.client_order_id,
-                ticker=u.ticker,
-                reduced_by=format_count(reduced_by),
-                reason="startup reconcile (adopt_orphans: cancel)",
-            )
-
-    async def _watchdog(self) -> None:
-        interval = self.notifier.watchdog_interval_s() or 5.0
-        loop = asyncio.get_running_loop()
-        while True:
-            t0 = loop.time()
-            await asyncio.sleep(min(interval, 1.0))
-            self._loop_lag_s = max(0.0, loop.time() - t0 - min(interval, 1.0))
-            self.metrics.loop_lag.set(self._loop_lag_s)
-            self.notifier.watchdog()
+        await daemon_tasks.reconcile_now(self, startup=startup)
 
     # ------------------------------------------------------------------------------------------ control
     def status(self) -> dict[str, Any]:
-        e = self.engine
-        if e is None:
-            return {"state": "starting"}
-        now = self.clock_ms()
-        return {
-            "session": self.session_id,
-            "environment": self.settings.environment,
-            "paper": self.paper,
-            "risk_state": e.risk_state,
-            "daily_pnl": format_money(e.daily_pnl(now)),
-            "money_at_stake": {k: format_money(v) for k, v in e.money_at_stake().items()},
-            "markets": e.markets(),
-            "positions": {t: format_count(c) for t, c in e.positions().items()},
-            "open_orders": [
-                {"ticker": o.ticker, "side": o.side, "client_order_id": o.client_order_id, "state": str(o.state)}
-                for o in e.open_orders()
-            ],
-            "feed": {
-                "connected": bool(self.feed and self.feed.connected),
-                "reconnects": getattr(self.feed.stats, "reconnects", 0) if self.feed else 0,
-            },
-        }
+        return status_view(self)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        now = self.clock_ms()
-        feed_ok = bool(self.feed and self.feed.connected)
-        ages = [now - t for t in self.feed.stats.last_msg_ms.values()] if self.feed else []
-        newest_ms = min(ages) if ages else None
-        stale = newest_ms is None or newest_ms > 30_000
-        stuck = self._loop_lag_s > 5.0
-        ok = feed_ok and not stale and not stuck
-        return ok, {"feed_connected": feed_ok, "newest_message_age_ms": newest_ms, "loop_lag_s": self._loop_lag_s}
+        return health_view(self)
 
     def operator(self, command: str, reason: str = "operator") -> None:
         assert self.engine is not None
@@ -448,7 +350,12 @@ class Daemon:
         )
         saved = self.state.load()
         if saved:
-            self.engine.import_state(saved)
+            try:
+                self.engine.import_state(saved)
+            except ValueError as e:  # unreadable or partial state: a kill may be hidden in it, so start HALTED
+                log.error("persisted risk state unusable; starting HALTED", error=str(e))
+                reason = str(saved.get("halt_reason") or "unusable persisted risk state")
+                self.engine.handle(ev.OperatorCommand("halt", reason), now)
         self._roll_day(now)
 
         if self.paper:
@@ -481,12 +388,12 @@ class Daemon:
         specs = await self._load_specs()
         for spec in specs:
             self.on_event(ev.MarketAdded(spec))
-        self._tickers = {sp.ticker for sp in specs}
+        self.tickers = {sp.ticker for sp in specs}
         log.info("universe", markets=len(specs), series=sorted({sp.series_ticker for sp in specs}))
         await self.reconcile_now(startup=True)
 
         self.feed = Feed(ws_url, auth, self.on_event, self._on_market_data, clock_ms=self.clock_ms)
-        self.feed.set_markets(self._tickers)
+        self.feed.set_markets(self.tickers)
 
         from kalshibot.control import ControlHandlers, ControlServer, control_address_file
 
@@ -522,7 +429,7 @@ class Daemon:
             version=__version__,
             config_hash=s.config_hash(),
             environment=s.environment + (" (paper)" if self.paper else ""),
-            universe=sorted(self._tickers) or list(s.universe.series or []),
+            universe=sorted(self.tickers) or list(s.universe.series or []),
             phase=phase,
         )
 
@@ -539,11 +446,11 @@ class Daemon:
                     tg.create_task(self._supervised("pump", self._pump()), name="pump"),
                     tg.create_task(self._supervised("timer", self._timer()), name="timer"),
                     tg.create_task(self._supervised("universe", self._universe_refresher()), name="universe"),
-                    tg.create_task(self._supervised("status", self._status_poller()), name="status"),
-                    tg.create_task(self._supervised("reconcile", self._reconciler()), name="reconcile"),
-                    tg.create_task(self._supervised("watchdog", self._watchdog()), name="watchdog"),
+                    tg.create_task(self._supervised("status", daemon_tasks.status_poller(self)), name="status"),
+                    tg.create_task(self._supervised("reconcile", daemon_tasks.reconciler(self)), name="reconcile"),
+                    tg.create_task(self._supervised("watchdog", daemon_tasks.watchdog(self)), name="watchdog"),
                 ]
-                self.notifier.ready(f"quoting {len(self._tickers)} markets")
+                self.notifier.ready(f"quoting {len(self.tickers)} markets")
                 self.ready.set()
                 stopper = asyncio.ensure_future(self.stop_event.wait())
                 waits: list[asyncio.Future[Any]] = [stopper]
@@ -607,30 +514,10 @@ class Daemon:
                 log.error("shutdown cancel failed", error=str(e))
 
     async def _cancel_leftovers(self) -> None:
-        """Whatever the engine believed, ask the exchange: every resting order with our prefix gets cancelled."""
-        assert self.rest is not None
-        prefix, sub = self.settings.client_order_id_prefix, self.settings.subaccount
-        for attempt in range(5):
-            try:
-                resting = [
-                    o
-                    for o in await self.rest.list_orders(status="resting", subaccount=sub)
-                    if (o.client_order_id or "").startswith(prefix)
-                ]
-            except KalshibotError as e:
-                log.error("could not list resting orders at shutdown", error=str(e), attempt=attempt)
-                await asyncio.sleep(0.5)
-                continue
-            if not resting:
-                log.info("shutdown: no resting orders remain")
-                self.summary["resting_after_stop"] = 0
-                return
-            log.info("shutdown: cancelling resting orders", count=len(resting))
-            with contextlib.suppress(KalshibotError):
-                await self.rest.batch_cancel([CancelRequest(o.order_id, o.ticker, sub) for o in resting])
-        self.summary["resting_after_stop"] = -1
-        log.error("shutdown: could not verify that no order rests")
-        self.exit_code = 1
+        ok = await cancel_leftovers(self)
+        self.summary["resting_after_stop"] = 0 if ok else -1
+        if not ok:
+            self.exit_code = 1
 
 
 def run_main(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """``kalshibot demo``: the daemon against the embedded simulator for a while, a graceful stop, and a summary.
 
 It is ``kalshibot run`` with ``environment: sim`` forced: same engine, executor, feed and journal, over real
-loopback HTTP and WebSocket. Exit 0 only when the stop left no order of ours resting.
+loopback HTTP and WebSocket. Exit 0 only when the stop left no order of ours resting. The daemon logs to stderr
+here, so stdout carries only the banner and the summary.
 """
 
 from __future__ import annotations
@@ -24,21 +25,19 @@ def _summary(d: Daemon) -> list[str]:
     now = d.clock_ms()
     journal = d.journal.journal_path if d.journal else "?"
     market_file = d.journal.market_path if d.journal else "?"
-    two_sided = (
-        f"{(d.first_two_sided_ms - d.started_ms) / 1000:.1f} s after start" if d.first_two_sided_ms else "never"
-    )
+    two_sided = f"{(d.first_two_sided_ms - d.started_ms) / 1000:.1f} s after start" if d.first_two_sided_ms else "never"
     positions = {t: c for t, c in e.positions().items() if c}
     lines = [
         "",
         "kalshibot demo summary",
-        f"  markets in universe : {len(d._tickers)}",
+        f"  markets in universe : {len(d.tickers)}",
         f"  markets quoted      : {len(s['quoted'])}",
         f"  first two-sided     : {two_sided}",
         f"  orders placed       : {s['orders']}",
         f"  fills               : {s['fills']}",
         f"  fees paid           : ${format_money(s['fees'])}",
         f"  daily PnL (marked)  : ${format_money(e.daily_pnl(now))}",
-        f"  positions           : "
+        "  positions           : "
         + (", ".join(f"{t} {format_count(c)}" for t, c in sorted(positions.items())) or "flat"),
         f"  risk state          : {e.risk_state}",
         f"  risk events         : {len(s['risk_events'])}"
@@ -56,7 +55,10 @@ def demo_main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, require_secrets=False)
     if not settings.embedded_sim:
         settings = settings.model_copy(update={"environment": "sim", "sim_url": None})
-    logsetup.configure(settings.logging.level, "console" if sys.stderr.isatty() else settings.logging.format)
+    # the daemon's log goes to stderr here so stdout carries only the banner and the summary (`kalshibot demo
+    # 2>/dev/null` shows just the result); `kalshibot run` logs to stdout for journald
+    fmt = settings.logging.format
+    logsetup.configure(settings.logging.level, "console" if fmt == "auto" and sys.stderr.isatty() else fmt, sys.stderr)
     daemon = Daemon(settings)
     print(f"kalshibot demo: trading the embedded simulator for {args.duration:g} s (Ctrl-C stops early)", flush=True)
     code = asyncio.run(daemon.run(duration_s=args.duration))

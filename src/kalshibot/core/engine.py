@@ -35,8 +35,8 @@ from typing import Any
 from kalshibot.core import events as ev
 from kalshibot.core.book import OrderBook
 from kalshibot.core.engine_quote import EngineConfig, FlattenConfig, QuotingCore
-from kalshibot.core.fixed import Count
-from kalshibot.core.market import MarketState, replace_spec, settlement_value
+from kalshibot.core.fixed import ONE_DOLLAR, Count
+from kalshibot.core.market import MarketState, own_from_orders, replace_spec, settlement_value
 from kalshibot.core.orders import Applied, Order, State
 from kalshibot.errors import BookError
 
@@ -83,7 +83,10 @@ class Engine(QuotingCore):
     # ================================================================================================ API
     def handle(self, event: ev.Event, now_ms: int) -> list[ev.Output]:
         """Feed one event; returns the actions to carry out and the notes to journal, in order."""
-        out = self._handlers[type(event)](event, now_ms)
+        kind = type(event)
+        if kind is not ev.BookDelta:
+            self._epoch += 1
+        out = self._handlers[kind](event, now_ms)
         notes = self.desk.drain_notes()
         if notes:
             out = [*notes, *out]
@@ -159,9 +162,16 @@ class Engine(QuotingCore):
             changed = m.book.apply_delta(d)
         except BookError:
             return self._lose_book(m, now_ms, resync=True)
+        coid = d.client_order_id
+        if coid is not None and coid.startswith(self._tag):
+            # our own order moved the book: keep our size there apart from everybody else's
+            yes_price = d.price if d.side == "yes" or d.no_in_yes_prices else ONE_DOLLAR - d.price
+            key = ("bid" if d.side == "yes" else "ask", yes_price)
+            m.own[key] = max(0, m.own.get(key, 0) + d.delta)
+            changed = True
         if not changed:
             return []
-        return self._requote(m, now_ms)
+        return self._requote(m, now_ms, from_book=True)
 
     def _on_snapshot(self, s: ev.BookSnapshot, now_ms: int) -> list[ev.Output]:
         m = self._markets.get(s.ticker)
@@ -172,6 +182,7 @@ class Engine(QuotingCore):
         except BookError:
             return self._lose_book(m, now_ms, resync=True)
         m.blocks.discard("no_book")
+        m.own = own_from_orders(self.orders.orders(m.ticker))
         return self._requote(m, now_ms)
 
     def _on_book_lost(self, e: ev.BookGap | ev.FeedDown, now_ms: int) -> list[ev.Output]:
@@ -214,7 +225,7 @@ class Engine(QuotingCore):
         m = self._markets.get(o.ticker)
         if m is None:
             return out
-        if isinstance(e, ev.OrderReject) or (isinstance(e, ev.OrderUpdate) and e.reason == "PostOnlyCrossCancel"):
+        if _backs_off(e):
             # do not send the same thing straight back: wait, then requote from the book as it is then
             m.cooldown_until_ms = max(m.cooldown_until_ms, now_ms + self.config.reject_cooldown_ms)
         if o.kind == "flatten" and o.is_terminal and m.flatten_inflight == o.client_order_id:
@@ -371,3 +382,15 @@ class Engine(QuotingCore):
             self.orders.prune(now_ms)
             self._next_prune_ms = now_ms + 60_000
         return out
+
+
+# rejects that say nothing about the market: our own "cancelled before it was sent" (net/executor.py), and a
+# cancel that lost a race with a fill; backing off on those would only cost two-sided uptime
+_NO_BACKOFF_CODES = frozenset({"cancelled_before_send"})
+
+
+def _backs_off(e: ev.Event) -> bool:
+    """Whether this answer makes the market wait before requoting (no tight loop with the exchange)."""
+    if isinstance(e, ev.OrderReject):
+        return e.request in ("create", "amend") and e.code not in _NO_BACKOFF_CODES
+    return isinstance(e, ev.OrderUpdate) and e.reason == "PostOnlyCrossCancel"

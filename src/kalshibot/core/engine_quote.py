@@ -46,6 +46,9 @@ from kalshibot.core.reconciler import (
 )
 from kalshibot.core.risk import RiskLimits
 
+_Levels = tuple[tuple[Price, Count], ...]
+_QuoteOut = tuple[_Levels, _Levels, dict[str, object], tuple[object, ...]]
+
 _COID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:+=/")
 
 
@@ -106,6 +109,7 @@ class QuotingCore:
         self.orders = OrderTracker(strict=config.strict)
         self.desk = RiskDesk(config.risk)
         self._exchange_ok = True
+        self._epoch = 0  # bumped by every event that is not a book delta (see _requote's cache)
         self._shutdown = False
         self._heap: list[tuple[int, int, str]] = []  # (deadline_ms, version, ticker)
         self._next_prune_ms = 0
@@ -130,8 +134,10 @@ class QuotingCore:
             return "cooldown"
         return time_block(m.spec, now_ms, self.config.stop_before_close_ms, self.config.release_windows)
 
-    def _requote(self, m: MarketState, now_ms: int) -> list[ev.Output]:
-        """Bring one market's orders in line with what we want now."""
+    def _requote(self, m: MarketState, now_ms: int, *, from_book: bool = False) -> list[ev.Output]:
+        """Bring one market's orders in line with what we want now. ``from_book``: a delta moved the top of book
+        and nothing else happened since the last requote of this market (same epoch): when the quoter's inputs,
+        or else its output, are unchanged there is nothing to do (the hot path stays cheap)."""
         ticker = m.ticker
         if self.orders.has_unknown(ticker):
             self._schedule(m, now_ms)
@@ -145,17 +151,24 @@ class QuotingCore:
         bids: tuple[tuple[Price, Count], ...] = ()
         asks: tuple[tuple[Price, Count], ...] = ()
         reason: dict[str, object]
+        cached = from_book and m.cache_epoch == self._epoch
+        key: tuple[object, ...] | None = None
         if block is None:
-            q = self._quote(m, live, now_ms)
+            q = self._quote(m, live, now_ms, m.cache_key if cached else None)
+            if isinstance(q, str):  # "same": the quoter's inputs did not change
+                return []
             if q is None:
                 reason = {"blocked": "no_fair_value"}
             else:
-                bids, asks, reason = q
+                bids, asks, reason, key = q
+                if cached and (key == m.cache_key or (bids, asks) == m.cache_levels):
+                    return []
         else:
             reason = {"blocked": block}
         if not live and not bids and not asks and not any(m.intent_levels.values()):
             self._schedule(m, now_ms)
             return []
+        bids_wanted, asks_wanted = bids, asks
         steps = reconcile_market(
             [Level(p, c) for p, c in bids], [Level(p, c) for p, c in asks], live, m.spec.grid, now_ms, self._rparams
         )
@@ -171,13 +184,17 @@ class QuotingCore:
         out += self._actions(m, steps, now_ms, top.book_seq, block)
         m.last_quote_ms = now_ms
         m.last_quote_seq = top.book_seq
+        m.cache_epoch = self._epoch if block is None else -1
+        m.cache_key = key
+        m.cache_levels = (bids_wanted, asks_wanted)
         self._schedule(m, now_ms)
         return out
 
     def _quote(
-        self, m: MarketState, live: list[Order], now_ms: int
-    ) -> tuple[tuple[tuple[Price, Count], ...], tuple[tuple[Price, Count], ...], dict[str, object]] | None:
-        bid, bid_size, ask, ask_size = external_top(m.book, live)
+        self, m: MarketState, live: list[Order], now_ms: int, same_as: tuple[object, ...] | None = None
+    ) -> _QuoteOut | str | None:
+        """The quote for this market (None: no fair value; "same": the inputs equal ``same_as``)."""
+        bid, bid_size, ask, ask_size = external_top(m.book, m.own)
         ext = self.config.external_fair(m.ticker) if self.config.external_fair is not None else None
         fair = fair_value(self.config.quote.fair_value, bid, bid_size, ask, ask_size, ext)
         if fair is None:
@@ -196,6 +213,12 @@ class QuotingCore:
             time_to_close_s=ttc,
             post_only=True,
         )
+        # the quoter's inputs; a time-dependent model (logit: tau) is never skipped on equal inputs
+        key: tuple[object, ...] = (fair, bid, ask, ctx.position, self.desk.state, self.config.quote.model != "logit")
+        if key[-1] is False:
+            key = (now_ms,)
+        if key == same_as:
+            return "same"
         q = self._quoter.quote(ctx)
         bids, asks = q.bids, q.asks
         state = self.desk.state
@@ -204,7 +227,7 @@ class QuotingCore:
             pos = self.desk.position(m.ticker)
             bids = cap_levels(bids, -pos) if pos < 0 else ()
             asks = cap_levels(asks, pos) if pos > 0 else ()
-        return bids, asks, {**q.reason, "risk_state": state}
+        return bids, asks, {**q.reason, "risk_state": state}, key
 
     def _fair_for_risk(self, m: MarketState, top: ev.TopOfBook) -> Price | None:
         if top.yes_bid is None or top.yes_ask is None or top.yes_bid >= top.yes_ask:
@@ -278,7 +301,8 @@ class QuotingCore:
                     )
                 )
             elif isinstance(s, Place):
-                iid = m.intent_ids[s.side].get(s.price, "")
+                ids = m.intent_ids[s.side]
+                iid = ids.get(s.price) or next(iter(ids.values()), "")
                 coid = self._id("")
                 o = self.orders.new(
                     coid,
@@ -319,8 +343,7 @@ class QuotingCore:
             return []
         if not self._exchange_ok or "paused" in m.blocks or self.orders.has_unknown(m.ticker):
             return []
-        live = self.orders.orders(m.ticker)
-        bid, bid_size, ask, ask_size = external_top(m.book, live)
+        bid, bid_size, ask, ask_size = external_top(m.book, m.own)
         fair = fair_value("mid", bid, bid_size, ask, ask_size)
         if pos > 0 and bid is not None and bid_size:
             # long YES: sell YES into the best bid (V2 side ask at that price)

@@ -58,7 +58,14 @@ class MarketState:
     cooldown_until_ms: int = 0
     settlement_value: int | None = None
     refusals: dict[str, str] = field(default_factory=dict)  # side -> what risk refused there (intent dedup)
+    # our size in the book as the feed showed it: deltas our orders caused carry our client_order_id (API.md
+    # §5.3), so this is exact when the feed attributes them; reset from our resting orders on a snapshot
+    own: dict[tuple[str, int], int] = field(default_factory=dict)
     flatten_inflight: str | None = None  # client_order_id of the flatten order in flight
+    # the last requote's quoter inputs and output, valid while the engine's epoch is unchanged
+    cache_epoch: int = -1
+    cache_key: tuple[object, ...] | None = None
+    cache_levels: tuple[object, object] | None = None
     version: int = 0  # bumps when the market's deadline must be recomputed
 
     @property
@@ -116,15 +123,13 @@ def cap_levels(levels: tuple[tuple[Price, Count], ...], room: int) -> tuple[tupl
     return tuple(out)
 
 
-def external_top(book: OrderBook, live: list[Order]) -> tuple[Price | None, Count | None, Price | None, Count | None]:
-    """Best YES bid/ask and sizes with our own resting orders taken out (our quotes must not move our fair)."""
-    own_bid: dict[int, int] = {}
-    own_ask: dict[int, int] = {}
-    for o in live:
-        if o.state is State.PENDING_NEW:
-            continue  # not on the book yet (as far as we know)
-        d = own_bid if o.side == "bid" else own_ask
-        d[o.price] = d.get(o.price, 0) + o.remaining
+def external_top(
+    book: OrderBook, own: dict[tuple[str, int], int]
+) -> tuple[Price | None, Count | None, Price | None, Count | None]:
+    """Best YES bid/ask and sizes with our own resting size taken out (our quotes must not move our fair).
+    ``own`` is what we know of our size in the book: ``{("bid"|"ask", YES price): count}``."""
+    own_bid = {p: c for (sd, p), c in own.items() if sd == "bid"} if own else {}
+    own_ask = {p: c for (sd, p), c in own.items() if sd == "ask"} if own else {}
     bid = _best_excluding(book.best_yes_bid(), own_bid, lambda: book.levels("yes"))
     ask = _best_excluding(book.best_yes_ask(), own_ask, lambda: book.levels("no", yes_prices=True))
     return (
@@ -133,6 +138,15 @@ def external_top(book: OrderBook, live: list[Order]) -> tuple[Price | None, Coun
         ask[0] if ask else None,
         ask[1] if ask else None,
     )
+
+
+def own_from_orders(live: list[Order]) -> dict[tuple[str, int], int]:
+    """Our size in a fresh snapshot: the orders acknowledged as resting (pending ones may not be there yet)."""
+    own: dict[tuple[str, int], int] = {}
+    for o in live:
+        if o.state in (State.RESTING, State.PARTIALLY_FILLED) and o.kind == "quote":
+            own[(o.side, o.price)] = own.get((o.side, o.price), 0) + o.remaining
+    return own
 
 
 def _best_excluding(

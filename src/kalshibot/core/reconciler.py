@@ -228,7 +228,7 @@ def reconcile_side(
         elif held < lv.count - params.size_tolerance:
             steps.append(Place(side, lv.price, Count(lv.count - held), new_exp))
         for o in kept:
-            steps += _refresh_or_keep(o, side, now_s, new_exp, params)
+            steps += _refresh_or_keep(o, lv, side, now_s, new_exp, params)
 
     # 4. whatever is left over comes off the book
     for o in spare:
@@ -239,7 +239,9 @@ def reconcile_side(
 _IGNORED = frozenset({State.PENDING_CANCEL, State.UNKNOWN})
 
 
-def _refresh_or_keep(o: Order, side: BookSide, now_s: int, new_exp: int | None, params: ReconcileParams) -> list[Step]:
+def _refresh_or_keep(
+    o: Order, lv: Level, side: BookSide, now_s: int, new_exp: int | None, params: ReconcileParams
+) -> list[Step]:
     if (
         o.state in (State.RESTING, State.PARTIALLY_FILLED)
         and o.expiration_ts_s is not None
@@ -248,8 +250,8 @@ def _refresh_or_keep(o: Order, side: BookSide, now_s: int, new_exp: int | None, 
     ):
         if params.policy == "amend":
             return [Amend(o, o.price, o.total, new_exp, expiry_only=True)]
-        # cancel-replace cannot refresh in place (and loses the queue doing it)
-        return [Cancel(o, "expiry"), Place(side, o.price, o.remaining, new_exp)]
+        # cancel-replace cannot refresh in place; it loses the queue anyway, so it goes to the desired price
+        return [Cancel(o, "expiry"), Place(side, lv.price, o.remaining, new_exp)]
     return [Keep(o)]
 
 

@@ -75,6 +75,9 @@ hypothesis:
   threshold: 0
   min_fills: 100
 """
+# Round trip between the bot and the exchange: our requests reach the exchange at once; its answers and everything
+# it announces (market data included) reach the engine this much later, in exchange order.
+LATENCY_MS = 50
 BUILTIN_STRATEGIES = {"guide": GUIDE_YAML, "default": ""}
 DEFAULT_STRATEGIES = "guide,default"
 
@@ -95,6 +98,8 @@ class StrategyResult:
     max_account_stake: int
     max_market_stake: int
     requests: dict[str, int]
+    tokens: int
+    peak_tokens_per_s: int
     rejects: dict[str, int]
     risk_state: str
     open_contracts: int
@@ -154,90 +159,123 @@ def _universe_filter(settings: Settings) -> Callable[[Market], bool]:
     return accept
 
 
+class BacktestRun:
+    """One strategy in its own simulated world (see the module docstring); :meth:`run` moves the virtual clock."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        strategy: Strategy,
+        *,
+        seed: int,
+        start_ms: int = START_MS,
+        latency_ms: int = LATENCY_MS,
+    ) -> None:
+        s = self.settings = strategy.settings
+        self.strategy = strategy
+        self.exchange = ex = Exchange(now_ms=start_ms, rate_limit_tier="off")
+        self.start_balance = s.sim.balance
+        ex.add_user(BOT_USER, s.sim.balance)
+        group = ex.create_order_group(BOT_USER, s.risk.order_group_contracts_limit, start_ms, s.subaccount)
+        self.config = engine_config(s, start_ms)
+        self.engine = Engine(self.config, client_order_id_prefix=s.client_order_id_prefix, id_seed=f"bt{seed}")
+        day_id, day_start, self._next_day = trading_day(start_ms, s.risk.trading_day_tz)
+        self.engine.set_trading_day(day_id, day_start)
+        self.analytics = Analytics()  # fed at exchange time by the venue: the truth, not what the engine saw yet
+        self.checker = LimitChecker(ex, BOT_USER, self.config.risk)
+        self.venue = SimVenue(
+            ex,
+            BOT_USER,
+            latency_ms=latency_ms,
+            observer=self.analytics,
+            order_group_id=group.group_id,
+            accept=_universe_filter(s),
+            on_fill=lambda: self.checker.check(ex.now_ms),
+        )
+        # the harness's own Analytics only counts requests; fills are recorded by the venue at exchange time
+        self.harness = EngineHarness(self.engine, self._submit, Analytics(horizons_ms=()))
+        self.harness.now_ms = start_ms
+        self.driver = ScenarioDriver(ex, scenario, random.Random(seed), 1.0, start_ms)
+        self.now_ms = start_ms
+
+    def _submit(self, actions: list[ev.Action]) -> None:
+        self.venue.submit(actions, self.harness.now_ms)
+        self.checker.check(self.harness.now_ms)  # our orders changed: worst case with every resting order filling
+
+    def run(self, until_ms: int) -> None:
+        """Move the virtual clock to ``until_ms``, from wake-up to wake-up (driver, engine deadline, pipe)."""
+        last = self.now_ms
+        while True:
+            due = [
+                t
+                for t in (self.driver.next_wakeup_ms(), self.engine.next_deadline(), self.venue.next_due_ms())
+                if t is not None
+            ]
+            if not due:
+                break
+            t = max(min(due), last + 1)  # time always moves: a deadline that does not clear cannot spin the loop
+            if t > until_ms:
+                break
+            self._instant(t)
+            last = t
+        self._instant(max(until_ms, last))
+
+    def _instant(self, t: int) -> None:
+        """One instant: the world acts, what reached the engine by now is handled in exchange order (its orders go
+        to the exchange at once, their answers come back after the latency), then the engine's due timers fire."""
+        s = self.settings
+        if t >= self._next_day:
+            day_id, day_start, self._next_day = trading_day(t, s.risk.trading_day_tz)
+            self.engine.set_trading_day(day_id, day_start)
+        h = self.harness
+        h.now_ms = max(h.now_ms, t)
+        self.driver.step(t)
+        self.venue.pump(t)
+        batch = self.venue.arrived(t)
+        if batch:
+            for e in batch[:-1]:
+                h.deliver(e)
+            h.handle(batch[-1], t)
+        h.run_timers(t)
+        self.now_ms = max(self.now_ms, t)
+
+    def result(self) -> StrategyResult:
+        summary = self.analytics.finish(self.now_ms)
+        hyp = self.settings.hypothesis
+        positions = self.exchange.account_state(BOT_USER)["positions"]
+        assert isinstance(positions, dict)
+        v, c = self.venue, self.checker
+        return StrategyResult(
+            name=self.strategy.name,
+            summary=summary,
+            breaches=c.breach_count,
+            first_breaches=list(c.first),
+            checks=c.checks,
+            max_account_stake=c.max_account_stake,
+            max_market_stake=c.max_market_stake,
+            requests=dict(v.requests),
+            tokens=v.tokens,
+            peak_tokens_per_s=v.peak_tokens_per_s,
+            rejects=dict(sorted(v.rejects.items())),
+            risk_state=self.engine.risk_state,
+            open_contracts=sum(abs(int(x)) for x in positions.values()),
+            judgement=judge(hyp, summary) if hyp is not None else None,
+        )
+
+
 def run_strategy(
-    scenario: Scenario, strategy: Strategy, *, seed: int, duration_ms: int, start_ms: int = START_MS
+    scenario: Scenario,
+    strategy: Strategy,
+    *,
+    seed: int,
+    duration_ms: int,
+    start_ms: int = START_MS,
+    latency_ms: int = LATENCY_MS,
 ) -> tuple[StrategyResult, int]:
     """One strategy over ``duration_ms`` of virtual time; returns its result and the number of markets seen."""
-    s = strategy.settings
-    ex = Exchange(now_ms=start_ms, rate_limit_tier="off")
-    ex.add_user(BOT_USER, s.sim.balance)
-    group = ex.create_order_group(BOT_USER, s.risk.order_group_contracts_limit, start_ms, s.subaccount)
-    config = engine_config(s, start_ms)
-    engine = Engine(config, client_order_id_prefix=s.client_order_id_prefix, id_seed=f"bt{seed}")
-    day_id, day_start, next_day = trading_day(start_ms, s.risk.trading_day_tz)
-    engine.set_trading_day(day_id, day_start)
-    analytics = Analytics()
-    checker = LimitChecker(ex, BOT_USER, config.risk)
-    venue: SimVenue
-
-    def submit(actions: list[ev.Action]) -> None:
-        venue.submit(actions)
-        checker.check(harness.now_ms)  # our orders changed: worst case with every resting order filling
-
-    harness = EngineHarness(engine, submit, analytics)
-    harness.now_ms = start_ms
-    accept = _universe_filter(s)
-    venue = SimVenue(
-        ex,
-        BOT_USER,
-        deliver=harness.deliver,
-        clock_ms=lambda: harness.now_ms,
-        observer=analytics,
-        order_group_id=group.group_id,
-        accept=accept,
-        on_fill=lambda: checker.check(ex.now_ms),
-    )
-    driver = ScenarioDriver(ex, scenario, random.Random(seed), 1.0, start_ms)
-    end_ms = start_ms + duration_ms
-    last = start_ms - 1
-    while True:
-        due = [t for t in (driver.next_wakeup_ms(), engine.next_deadline()) if t is not None]
-        if not due:
-            break
-        t = max(min(due), last + 1)  # time always moves: a deadline that does not clear cannot spin the loop
-        if t > end_ms:
-            break
-        if t >= next_day:
-            day_id, day_start, next_day = trading_day(t, s.risk.trading_day_tz)
-            engine.set_trading_day(day_id, day_start)
-        harness.now_ms = max(harness.now_ms, t)
-        driver.step(t)
-        _feed(harness, venue.drain(), t)
-        harness.run_timers(t)
-        last = t
-    harness.now_ms = max(harness.now_ms, end_ms)
-    driver.step(end_ms)
-    _feed(harness, venue.drain(), end_ms)
-    harness.run_timers(end_ms)
-    summary = analytics.finish(end_ms)
-    h = s.hypothesis
-    positions = ex.account_state(BOT_USER)["positions"]
-    assert isinstance(positions, dict)
-    result = StrategyResult(
-        name=strategy.name,
-        summary=summary,
-        breaches=checker.breach_count,
-        first_breaches=list(checker.first),
-        checks=checker.checks,
-        max_account_stake=checker.max_account_stake,
-        max_market_stake=checker.max_market_stake,
-        requests=dict(venue.requests),
-        rejects=dict(sorted(venue.rejects.items())),
-        risk_state=engine.risk_state,
-        open_contracts=sum(abs(int(v)) for v in positions.values()),
-        judgement=judge(h, summary) if h is not None else None,
-    )
-    return result, len(venue.markets)
-
-
-def _feed(harness: EngineHarness, batch: list[ev.Event], now_ms: int) -> None:
-    """Queue a batch in exchange order and process it: the engine sees everything that happened at this instant
-    before its own orders' answers (which the venue appends behind it)."""
-    if not batch:
-        return
-    for e in batch[:-1]:
-        harness.deliver(e)
-    harness.handle(batch[-1], now_ms)
+    bt = BacktestRun(scenario, strategy, seed=seed, start_ms=start_ms, latency_ms=latency_ms)
+    bt.run(start_ms + duration_ms)
+    return bt.result(), len(bt.venue.markets)
 
 
 def run_scenario(
@@ -278,7 +316,8 @@ def _rows(r: StrategyResult) -> list[tuple[str, str]]:
         ("  contracts", str(s.contracts // 100)),
         ("  maker share", _permille(s.maker_contracts * 1000 // s.contracts) if s.contracts else "-"),
         ("two-sided uptime", _permille(s.two_sided_permille)),
-        ("tokens spent", str(s.tokens)),
+        ("tokens spent", str(r.tokens)),
+        ("  peak tokens in one second", str(r.peak_tokens_per_s)),
         ("  create/amend/decrease/cancel", f"{req['create']}/{req['amend']}/{req['decrease']}/{req['cancel']}"),
         ("  rejected", str(sum(r.rejects.values()))),
         ("limit breaches", str(r.breaches)),

@@ -4,7 +4,7 @@
 Theory of operation
 -------------------
 :class:`SimVenue` listens to ``exchange.listeners`` and buffers every :mod:`~kalshibot.sim.simevents` event.
-:meth:`SimVenue.drain` converts the buffer, in the order things happened on the exchange, into core events:
+:meth:`SimVenue.pump` converts the buffer, in the order things happened on the exchange, into core events:
 
 =====================  =============================================================================================
 exchange event         core event(s)
@@ -23,24 +23,34 @@ other lifecycle        ``MarketLifecycle`` (determined with result and settlemen
 fee update             ``FeeChange``; our order group ``triggered`` -> ``OrderGroupTriggered``
 =====================  =============================================================================================
 
-:meth:`SimVenue.submit` carries out the engine's actions like the real executor does (cancels first, then amends,
-decreases and lookups, then creates): each becomes one exchange call at the virtual clock's ``now``; its answer
-(``OrderAck``/``AmendAck``/``DecreaseAck``/``CancelAck`` or ``OrderReject`` with the exchange's error code) is
-delivered first, then whatever the call made the exchange announce (our resting order's book delta, fills,
-``user_order`` updates). Quotes are sent as the executor sends them (API.md §3.5): good-till-canceled quotes carry
-``post_only``, the good-till-time expiration, ``cancel_order_on_pause`` and the bot's order group; IOC orders carry
-``reduce_only`` and nothing else.
+The converted events go down a FIFO *pipe* and reach the engine ``latency_ms`` after the exchange emitted them
+(:meth:`SimVenue.arrived`), still in exchange order, so the engine always decides on a slightly stale view, as a
+real bot does. A latency of at least 1 ms is required: at zero latency a strategy that requotes on its own
+orders' answers could loop forever inside one instant of the virtual clock.
 
-Everything is synchronous and deterministic: no clock but the one passed in, no randomness.
+:meth:`SimVenue.submit` carries out the engine's actions like the real executor
+(:mod:`kalshibot.net.executor`): a create and the cancel of the same ``client_order_id`` in one submission cancel
+out (the create is answered ``cancelled_before_send``); then cancels, then amends, decreases and lookups, then
+creates. Each becomes one exchange call at ``now``, and its answer (``OrderAck``/``AmendAck``/``DecreaseAck``/
+``CancelAck``, or ``OrderReject`` with the exchange's error code) goes down the pipe followed by whatever the call
+made the exchange announce. Quotes are sent as the executor sends them (API.md §3.5): good-till-canceled quotes
+carry ``post_only``, the good-till-time expiration, ``cancel_order_on_pause`` and the bot's order group; IOC orders
+carry ``reduce_only`` and nothing else. Write tokens are counted per API.md §7.1 (10 per create/amend/decrease, 2
+per cancel); the simulator's rate limiter is not applied in process.
+
+The :class:`Observer` (the backtest's analytics) sees market data, our fills, our best resting quotes and
+determinations at exchange time. Everything is synchronous and deterministic.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from kalshibot.core import events as ev
 from kalshibot.core.fixed import Count, Money, Price, parse_count, parse_price
+from kalshibot.replay.analytics import TOKEN_COST
 from kalshibot.sim import simevents as se
 from kalshibot.sim.exchange import AmendParams, CreateOrderParams, Exchange
 from kalshibot.sim.markets import Market
@@ -55,6 +65,16 @@ class Observer(Protocol):
     def on_market(self, ev: ev.BookSnapshot | ev.BookDelta | ev.TradePrint, ts_ms: int) -> None: ...
     def on_quotes(self, ticker: str, bid: Price | None, ask: Price | None, ts_ms: int) -> None: ...
     def on_settlement(self, ticker: str, yes_value: Price, ts_ms: int) -> None: ...
+    def on_fill(
+        self,
+        ticker: str,
+        book_side: ev.BookSide,
+        yes_price: Price,
+        count: Count,
+        fee: Money,
+        is_taker: bool,
+        ts_ms: int,
+    ) -> None: ...
 
 
 class SimVenue:
@@ -65,17 +85,17 @@ class SimVenue:
         exchange: Exchange,
         user_id: str,
         *,
-        deliver: Callable[[ev.Event], None],
-        clock_ms: Callable[[], int],
+        latency_ms: int = 50,
         observer: Observer | None = None,
         order_group_id: str | None = None,
         accept: Callable[[Market], bool] | None = None,
-        on_fill: Callable[[], None] | None = None,
+        on_fill: Callable[[], object] | None = None,
     ) -> None:
+        if latency_ms < 1:
+            raise ValueError("latency_ms must be >= 1 (a zero-latency loop can requote forever at one instant)")
         self.ex = exchange
         self.user_id = user_id
-        self.deliver = deliver
-        self.clock_ms = clock_ms
+        self.latency_ms = latency_ms
         self.observer = observer
         self.order_group_id = order_group_id
         self.accept = accept
@@ -84,7 +104,11 @@ class SimVenue:
         self.requests: dict[str, int] = {"create": 0, "amend": 0, "decrease": 0, "cancel": 0, "lookup": 0}
         self.rejects: dict[str, int] = {}
         self.fills = 0
+        self.tokens = 0  # write tokens spent (API.md §7.1)
+        self.peak_tokens_per_s = 0  # the most spent in one wall-clock second of virtual time
+        self._second = (-1, 0)
         self._buf: list[se.SimEvent] = []
+        self._pipe: deque[tuple[int, ev.Event]] = deque()  # (due_ms, event), due non-decreasing
         self._seq = 0
         self._dirty: set[str] = set()
         exchange.listeners.append(self._listen)
@@ -97,13 +121,29 @@ class SimVenue:
             if self.on_fill is not None:
                 self.on_fill()
 
-    def drain(self) -> list[ev.Event]:
-        """Convert everything the exchange announced since the last drain, in order."""
+    def pump(self, now_ms: int) -> None:
+        """Convert everything the exchange announced since the last pump, in exchange order, and send it down
+        the pipe: the engine gets it ``latency_ms`` later."""
         buf, self._buf = self._buf, []
         out: list[ev.Event] = []
         for e in buf:
             self._convert(e, out)
-        self._report_quotes()
+        self._send(out, now_ms)
+        self._report_quotes(now_ms)
+
+    def _send(self, events: list[ev.Event], now_ms: int) -> None:
+        due = now_ms + self.latency_ms
+        self._pipe.extend((due, e) for e in events)
+
+    def next_due_ms(self) -> int | None:
+        return self._pipe[0][0] if self._pipe else None
+
+    def arrived(self, now_ms: int) -> list[ev.Event]:
+        """What reaches the engine by ``now_ms``, in the order it left the exchange."""
+        p = self._pipe
+        out: list[ev.Event] = []
+        while p and p[0][0] <= now_ms:
+            out.append(p.popleft()[1])
         return out
 
     def _next_seq(self) -> int:
@@ -129,7 +169,10 @@ class SimVenue:
                 self._market_event(tp, out)
         elif isinstance(e, se.FillEvent):
             if mine:
-                out.append(_fill(e.fill))
+                f = _fill(e.fill)
+                if self.observer is not None:
+                    self.observer.on_fill(f.ticker, f.book_side, f.yes_price, f.count, f.fee, f.is_taker, f.ts_ms)
+                out.append(f)
         elif isinstance(e, se.OrderEvent):
             if mine:
                 out.append(_order_update(e))
@@ -138,9 +181,8 @@ class SimVenue:
             self._lifecycle(e, out)
         elif isinstance(e, se.EventFeeEvent):
             out.append(ev.FeeChange(e.event_ticker, None, e.fee_type_override, e.fee_multiplier_override_ppm))
-        elif isinstance(e, se.OrderGroupEvent):
-            if mine and e.event_type == "triggered":
-                out.append(ev.OrderGroupTriggered(e.order_group_id))
+        elif isinstance(e, se.OrderGroupEvent) and mine and e.event_type == "triggered":
+            out.append(ev.OrderGroupTriggered(e.order_group_id))
         # PositionEvent and EventCreated carry nothing the engine reads (fills carry the position)
 
     def _lifecycle(self, e: se.LifecycleEvent, out: list[ev.Event]) -> None:
@@ -199,31 +241,61 @@ class SimVenue:
                 ask = o.price if ask is None else min(ask, o.price)
         return (None if bid is None else Price(bid)), (None if ask is None else Price(ask))
 
-    def _report_quotes(self) -> None:
+    def _report_quotes(self, now_ms: int) -> None:
         if self.observer is None or not self._dirty:
             return
-        now = self.clock_ms()
         for t in sorted(self._dirty):
             if t in self.markets:
                 bid, ask = self.quotes(t)
-                self.observer.on_quotes(t, bid, ask, now)
+                self.observer.on_quotes(t, bid, ask, now_ms)
         self._dirty.clear()
 
     # ------------------------------------------------------------------------------------------------ orders
-    def submit(self, actions: list[ev.Action]) -> None:
-        """Carry out the engine's actions at ``clock_ms()``; answers and events go to ``deliver``."""
-        now = self.clock_ms()
-        self.ex.advance(now)
-        ordered = [a for a in actions if isinstance(a, ev.CancelOrder)]
+    def submit(self, actions: list[ev.Action], now_ms: int) -> None:
+        """Carry out the engine's actions on the exchange at ``now_ms``; each answer, then what the call made the
+        exchange announce, goes down the pipe."""
+        self.ex.advance(now_ms)
+        self.pump(now_ms)  # whatever the clock made due on the exchange happened first
+        actions = self._drop_cancelled_before_send(actions, now_ms)
+        ordered: list[ev.Action] = [a for a in actions if isinstance(a, ev.CancelOrder)]
         ordered += [a for a in actions if not isinstance(a, ev.CancelOrder | ev.PlaceOrder)]
         ordered += [a for a in actions if isinstance(a, ev.PlaceOrder)]
-        pending = self.drain()  # whatever advancing the exchange made due comes first
-        for e in pending:
-            self.deliver(e)
         for a in ordered:
-            answers = self._carry_out(a, now)
-            for e in answers + self.drain():
-                self.deliver(e)
+            self._spend(a, now_ms)
+            self._send(self._carry_out(a, now_ms), now_ms)
+            self.pump(now_ms)
+
+    def _drop_cancelled_before_send(self, actions: list[ev.Action], now_ms: int) -> list[ev.Action]:
+        """As the real executor does: a create and the cancel of the same client_order_id in one submission
+        cancel out; neither is sent and the create is answered as rejected (``cancelled_before_send``)."""
+        placed = {a.client_order_id for a in actions if isinstance(a, ev.PlaceOrder)}
+        dropped = {
+            a.client_order_id
+            for a in actions
+            if isinstance(a, ev.CancelOrder) and a.order_id is None and a.client_order_id in placed
+        }
+        if not dropped:
+            return actions
+        msg = "cancelled by the strategy before it was sent"
+        rejects: list[ev.Event] = [
+            ev.OrderReject(c, None, "cancelled_before_send", msg, "create", now_ms) for c in sorted(dropped)
+        ]
+        self._send(rejects, now_ms)
+        return [
+            a for a in actions if not (isinstance(a, ev.PlaceOrder | ev.CancelOrder) and a.client_order_id in dropped)
+        ]
+
+    def _spend(self, a: ev.Action, now_ms: int) -> None:
+        cost = TOKEN_COST["cancel"] if isinstance(a, ev.CancelOrder) else TOKEN_COST["create"]
+        if isinstance(a, ev.LookupOrder | ev.ResyncBook):
+            return  # reads: the other bucket
+        sec, spent = self._second
+        if now_ms // 1000 != sec:
+            sec, spent = now_ms // 1000, 0
+        spent += cost
+        self._second = (sec, spent)
+        self.tokens += cost
+        self.peak_tokens_per_s = max(self.peak_tokens_per_s, spent)
 
     def _reject(self, coid: str, order_id: str | None, err: SimError, request: Any, now: int) -> ev.OrderReject:
         self.rejects[err.code] = self.rejects.get(err.code, 0) + 1
@@ -344,10 +416,11 @@ def _with_ts(d: ev.BookDelta, ts_ms: int) -> ev.BookDelta:
     return ev.BookDelta(d.ticker, d.sid, d.seq, d.side, d.price, d.delta, d.no_in_yes_prices, d.client_order_id, ts_ms)
 
 
+_STATUS: dict[str, ev.OrderStatus] = {"resting": "resting", "canceled": "canceled", "executed": "executed"}
+
+
 def _status(s: str) -> ev.OrderStatus:
-    if s == "resting" or s == "canceled" or s == "executed":
-        return s
-    return "unknown"
+    return _STATUS.get(s, "unknown")
 
 
 def _fill(f: Any) -> ev.FillEvent:
