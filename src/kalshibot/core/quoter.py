@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Literal, Protocol
 
 from kalshibot.core.fair import FairValueMode
@@ -117,24 +116,31 @@ def _fit(position: int, size: int, n: int, max_position: int | None, buy: bool) 
 
 
 def _finish(
-    ctx: QuoteContext, shape: _Shape, bid_raw: Fraction | None, ask_raw: Fraction | None, reason: dict[str, object]
+    ctx: QuoteContext,
+    shape: _Shape,
+    bid_num: int | None,
+    ask_num: int | None,
+    scale: int,
+    reason: dict[str, object],
 ) -> Quote:
+    """Prices arrive as exact rationals ``num / scale`` micro-dollars (integers: this is the hot path, and
+    ``fractions.Fraction`` cost most of a requote)."""
     grid = ctx.grid
     h = fee_floor_half_spread(ctx.fee_type, ctx.fee_multiplier_ppm, shape.size)
     reason["fee_min_half_spread"] = format_price(h)
     clipped: list[str] = []
-    # 1. fee floor, symmetric about the model's centre
-    if bid_raw is not None and ask_raw is not None and ask_raw - bid_raw < 2 * h:
-        centre = (bid_raw + ask_raw) / 2
-        bid_raw, ask_raw = centre - h, centre + h
+    # 1. fee floor, symmetric about the model's centre: centre = (bid + ask) / 2, so work at twice the scale
+    if bid_num is not None and ask_num is not None and ask_num - bid_num < 2 * h * scale:
+        both = bid_num + ask_num
+        bid_num, ask_num, scale = both - 2 * h * scale, both + 2 * h * scale, 2 * scale
         clipped.append("fee_floor")
-    # 2. snap in the maker's favour
+    # 2. snap in the maker's favour (floor for the bid, ceiling for the ask)
     bid: Price | None = None
     ask: Price | None = None
-    if bid_raw is not None and bid_raw > 0:
-        bid = grid.round_bid(math.floor(bid_raw))
-    if ask_raw is not None and ask_raw < ONE_DOLLAR:
-        ask = grid.round_ask(math.ceil(ask_raw))
+    if bid_num is not None and bid_num > 0:
+        bid = grid.round_bid(bid_num // scale)
+    if ask_num is not None and ask_num < ONE_DOLLAR * scale:
+        ask = grid.round_ask(-(-ask_num // scale))
     # 3. post-only: never lock or cross the opposite best price
     if ctx.post_only:
         if bid is not None and ctx.best_ask is not None and bid >= ctx.best_ask:
@@ -167,6 +173,9 @@ def _finish(
     return Quote(bids=bids, asks=asks, reason=reason)
 
 
+_LOGIT_SCALE_BITS = 20
+
+
 class LinearQuoter:
     """The guide's linear quoter, with exact arithmetic: ``spread`` is the full spread, ``skew_per_contract`` the
     price shift per contract of inventory (both micro-dollars)."""
@@ -190,15 +199,18 @@ class LinearQuoter:
         _check_shape(self._shape)
 
     def quote(self, ctx: QuoteContext) -> Quote:
-        skew = Fraction(self.skew_per_contract * ctx.position, COUNT_ONE)
-        half = Fraction(self.spread, 2)
+        # exact at scale 2 * COUNT_ONE: half = spread / 2, skew = skew_per_contract * position / COUNT_ONE
+        scale = 2 * COUNT_ONE
+        skew_num = 2 * self.skew_per_contract * ctx.position
+        half_num = self.spread * COUNT_ONE
+        centre = ctx.fair * scale - skew_num
         reason: dict[str, object] = {
             "model": self.name,
             "fair": format_price(ctx.fair),
-            "skew": str(round(float(skew))),  # micro-dollars the quote is shifted down by inventory
+            "skew": str(round(self.skew_per_contract * ctx.position / COUNT_ONE)),  # micros shifted by inventory
             "half_spread": format_price(self.spread // 2),
         }
-        return _finish(ctx, self._shape, ctx.fair - half - skew, ctx.fair + half - skew, reason)
+        return _finish(ctx, self._shape, centre - half_num, centre + half_num, scale, reason)
 
 
 def _sigmoid(x: float) -> float:
@@ -247,9 +259,9 @@ class LogitQuoter:
         g_s2_t = self.gamma * self.sigma * self.sigma * tau
         x_r = x - q * g_s2_t
         d = g_s2_t / 2.0 + math.log1p(self.gamma / self.k) / self.gamma
-        # exact rationals from here on (Fraction(float) is exact); scale to micros
-        bid_raw = Fraction(_sigmoid(x_r - d)) * ONE_DOLLAR
-        ask_raw = Fraction(_sigmoid(x_r + d)) * ONE_DOLLAR
+        # to integers at once, in the maker's favour (bid down, ask up) at 2**-20 of a micro-dollar
+        bid_num = math.floor(_sigmoid(x_r - d) * (ONE_DOLLAR << _LOGIT_SCALE_BITS))
+        ask_num = math.ceil(_sigmoid(x_r + d) * (ONE_DOLLAR << _LOGIT_SCALE_BITS))
         reason: dict[str, object] = {
             "model": self.name,
             "fair": format_price(ctx.fair),
@@ -257,7 +269,7 @@ class LogitQuoter:
             "half_spread_logit": f"{d:.6g}",
             "tau_s": f"{tau:.6g}",
         }
-        return _finish(ctx, self._shape, bid_raw, ask_raw, reason)
+        return _finish(ctx, self._shape, bid_num, ask_num, 1 << _LOGIT_SCALE_BITS, reason)
 
 
 @dataclass(frozen=True, slots=True)
