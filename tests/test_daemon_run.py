@@ -15,6 +15,7 @@ import pytest
 
 from kalshibot.core.fixed import contracts
 from kalshibot.daemon import Daemon
+from kalshibot.errors import JournalError
 from kalshibot.sdnotify import Notifier
 from kalshibot.sim.state import CreateOrderParams
 from kalshibot.sim.testing import TestSim, add_test_market, eventually, running_sim
@@ -163,3 +164,32 @@ async def test_journal_flushed_while_running_and_sd_notify(
     assert "WATCHDOG=1" in got
     assert got[-1] == "STOPPING=1"
     assert got.index("STOPPING=1") > got.index("WATCHDOG=1")
+
+
+async def test_journal_write_failure_halts(sim: TestSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_daemon(settings_for(tmp_path, sim)) as d:
+        await eventually(lambda: len(resting_ids(sim)) >= 2, timeout=10, what="quotes resting")
+        assert d.journal is not None
+
+        def disk_full(*_a: object, **_k: object) -> None:
+            raise JournalError("journal write failed: No space left on device")
+
+        monkeypatch.setattr(d.journal, "market", disk_full)
+        _k, _s, other = sim.new_user()
+        add_liquidity(sim, other, T, "0.30", "0.70")  # market data arrives; writing it fails
+        await eventually(lambda: d.engine is not None and d.engine.risk_state == "HALTED", timeout=5, what="halt")
+        await eventually(lambda: not resting_ids(sim), timeout=5, what="quotes cancelled")
+        monkeypatch.undo()
+    saved = json.loads((tmp_path / "logs" / "state" / "risk.json").read_text())
+    assert saved["halted"] is True and "journal" in saved["halt_reason"]
+
+
+async def test_unreadable_risk_state_starts_halted(sim: TestSim, tmp_path: Path) -> None:
+    state = tmp_path / "logs" / "state"
+    state.mkdir(parents=True)
+    (state / "risk.json").write_text("{truncated")
+    async with running_daemon(settings_for(tmp_path, sim)) as d:
+        assert d.engine is not None and d.engine.risk_state == "HALTED"
+        await eventually(lambda: d.feed is not None and d.feed.book_ready(T), timeout=10, what="book")
+        assert not resting_ids(sim)
+    assert d.summary["orders"] == 0

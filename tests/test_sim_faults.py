@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from kalshibot.errors import ConfigError
 from kalshibot.kalshi.signing import auth_headers
+from kalshibot.sim.scenario import load_scenario
 from kalshibot.sim.testing import TestSim, add_test_market, eventually, running_sim
 
 P = "/trade-api/v2"
@@ -308,3 +311,22 @@ async def test_fault_script_is_scheduled_relative_to_start_and_speed() -> None:
     with pytest.raises(Exception, match="unknown fault"):
         async with running_sim(scenario="none", fault_script=[{"at_s": 1, "fault": "nope"}]):
             pass
+
+
+async def test_scenario_yaml_scripts_faults(tmp_path: Path) -> None:
+    """A scenario can carry its own fault script (`faults:`), scheduled like SimConfig.fault_script."""
+    from kalshibot.sim.scenario_load import SCENARIO_DIR
+
+    text = (SCENARIO_DIR / "benign.yaml").read_text()
+    path = tmp_path / "benign_faulty.yaml"
+    path.write_text(text + "\nfaults:\n  - {at_s: 0.2, fault: rest_error, status: 503}\n")
+    async with (
+        running_sim(scenario=str(path), faults_enabled=True) as sim,
+        httpx.AsyncClient(base_url=sim.base_url) as http,
+    ):
+        await eventually(lambda: sim.faults.has("rest_error"), timeout=5)
+        assert (await http.get(P + "/markets")).status_code == 503
+        assert sim.faults.counters["rest_error"] == 1
+    path.write_text(text + "\nfaults: [{at_s: 1}]\n")
+    with pytest.raises(ConfigError, match="faults"):
+        load_scenario(path)

@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         fuzz_ok = run_fuzz(args.fuzz, seed=args.first_seed)
     passed = sum(c.passed for c in cells)
     failed = len(cells) - passed
-    print(f"chaos: {len(names) if not args.no_matrix else 0} faults x {len(seeds) if not args.no_matrix else 0} seeds, "
-          f"{passed} passed, {failed} failed")
+    print(
+        f"chaos: {len(names) if not args.no_matrix else 0} faults x {len(seeds) if not args.no_matrix else 0} seeds, "
+        f"{passed} passed, {failed} failed"
+    )
     return 0 if failed == 0 and fuzz_ok else 1
 
 

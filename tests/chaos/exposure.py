@@ -108,7 +108,11 @@ class StakeWatch:
         lm, le, la = self.limits
         worst_m = max(s.market.values(), default=0)
         worst_e = max(s.event.values(), default=0)
-        self.max_seen = [max(self.max_seen[0], worst_m), max(self.max_seen[1], worst_e), max(self.max_seen[2], s.account)]
+        self.max_seen = [
+            max(self.max_seen[0], worst_m),
+            max(self.max_seen[1], worst_e),
+            max(self.max_seen[2], s.account),
+        ]
         if len(self.violations) >= 5:
             return
         for t, v in s.market.items():

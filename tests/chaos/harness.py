@@ -198,9 +198,15 @@ async def _drive(ctx: Ctx, fault: Fault, task: asyncio.Task[int], sampler: Sampl
     t1 = time.monotonic()
     ctx.windows.append((t0, t1 + fault.window_s))
     await eventually(
-        lambda: task.done()
-        or (time.monotonic() - t_live >= run_s and time.monotonic() > t1 + fault.window_s + 1.5 and fills_of(sim, user) >= MIN_FILLS)
-        or time.monotonic() - t_live > run_s + 20,
+        lambda: (
+            task.done()
+            or (
+                time.monotonic() - t_live >= run_s
+                and time.monotonic() > t1 + fault.window_s + 1.5
+                and fills_of(sim, user) >= MIN_FILLS
+            )
+            or time.monotonic() - t_live > run_s + 20
+        ),
         timeout=run_s + 40,
         what="run",
     )

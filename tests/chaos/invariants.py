@@ -43,7 +43,10 @@ def check_fills_exactly_once(exchange: Any, user_id: str, records: list[dict[str
     dup = [k for k, n in jr.items() if n > 1]
     extra = [k for k in jr if k not in ex]
     if missing:
-        bad.append(f"fills-once: {len(missing)} exchange fill(s) missing from the journal, e.g. {missing[0]} at {ts[missing[0]]}")
+        bad.append(
+            f"fills-once: {len(missing)} exchange fill(s) missing from the journal, "
+            f"e.g. {missing[0]} at {ts[missing[0]]}"
+        )
     if dup:
         bad.append(f"fills-once: {len(dup)} fill(s) journaled twice, e.g. {dup[0]}")
     if extra:

@@ -107,6 +107,9 @@ class Scenario:
     noise_takers: tuple[NoiseTakerSpec, ...]
     informed: tuple[InformedSpec, ...]
     min_interval_ms: int  # participant intervals never shrink below this under --speed
+    # scripted faults: {"at_s": scenario seconds, "fault": NAME, ...params} (sim/faults.py validates them when the
+    # server loads the scenario; they fire only with --faults)
+    faults: tuple[dict[str, Any], ...] = ()
 
 
 # ------------------------------------------------------------------------------------------------ the loader
@@ -379,9 +382,19 @@ def parse_scenario(data: object, file: str = "<scenario>") -> Scenario:
         noise_takers=tuple(takers),
         informed=tuple(informed),
         min_interval_ms=top.integer("min_interval_ms", 50, lo=1),
+        faults=_faults(top),
     )
     top.done()
     return sc
+
+
+def _faults(top: _Reader) -> tuple[dict[str, Any], ...]:
+    raw = top.get("faults", [])
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(x, dict) and isinstance(x.get("fault"), str) for x in raw):
+        raise top.err("faults", "expected a list of mappings, each with 'fault' (a name) and 'at_s' (seconds)")
+    return tuple(dict(x) for x in raw)
 
 
 def scenario_names() -> list[str]:
