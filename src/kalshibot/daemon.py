@@ -384,11 +384,11 @@ class Daemon:
             self.executor = executor
             stack.push_async_callback(executor.aclose)
 
-        self._write_session("start")
         specs = await self._load_specs()
+        self.tickers = {sp.ticker for sp in specs}
+        self._write_session("start")  # the session record names the universe
         for spec in specs:
             self.on_event(ev.MarketAdded(spec))
-        self.tickers = {sp.ticker for sp in specs}
         log.info("universe", markets=len(specs), series=sorted({sp.series_ticker for sp in specs}))
         await self.reconcile_now(startup=True)
 
