@@ -152,8 +152,8 @@ async def test_journal_flushed_while_running_and_sd_notify(
             assert d.journal is not None
             market_file = d.journal.market_path
             # the market-data buffer reaches the disk within about a second, not only at close
-            await eventually(lambda: market_file.exists() and market_file.stat().st_size > 0, timeout=4)
-            await eventually(lambda: notifier.sent.count("WATCHDOG=1") >= 3, timeout=4, what="watchdog pings")
+            await eventually(lambda: market_file.exists() and market_file.stat().st_size > 0, timeout=10)
+            await eventually(lambda: notifier.sent.count("WATCHDOG=1") >= 3, timeout=10, what="watchdog pings")
         got = []
         while True:
             try:

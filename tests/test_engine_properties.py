@@ -95,6 +95,9 @@ def test_random_sessions(ops: list[tuple[str, int, int]], policy: str) -> None:
         for o in going:
             eng.desk.sync_order(o)
         assert eng.positions().get(T, 0) == position
+        # the tracker's open-order index agrees with the states of every order it tracks
+        tracked = eng.orders._by_ticker.get(T, {}).values()
+        assert eng.orders.orders(T) == [o for o in tracked if not o.is_terminal]
 
     def oid(coid: str) -> str:
         return oids.setdefault(coid, f"x{len(oids)}")

@@ -497,6 +497,12 @@ class Daemon:
         await self._drain()
         if self.rest is not None and not self.paper:
             await self._cancel_leftovers()
+            # the feed stopped before the cancels went out: a fill in between reached no socket. Read fills from
+            # REST once more so it is journaled (found by the chaos matrix, issue 10)
+            try:
+                await self.reconcile_now(startup=False)
+            except KalshibotError as e:
+                log.error("final fill reconciliation failed", error=str(e))
         self._persist_state()
         self._write_session("stop")
         if self.journal is not None:

@@ -29,13 +29,21 @@ from tests.chaos.exposure import ONE, StakeWatch
 
 SPEED = 5.0  # scenario compression: KXCPI events live 1200/5 = 240 s, participants act 5x as often
 PREFIX = "kbc-"
-LIMITS_DOLLARS = (10, 40, 80)  # per market, per event, per account: small, so the guard is exercised
+LIMITS_DOLLARS = (10, 60, 150)  # per market, per event, per account: small, so the guard is exercised
 MIN_FILLS = 5
 MIN_TWO_SIDED = 0.5
 RUN_S = 6.0  # after warm-up, at least this long (the fault fires inside it)
 
 
-def chaos_config(sim_url: str, log_dir: Path, *, daily_loss_kill: str = "100", reconcile_s: int = 5) -> str:
+def chaos_config(
+    sim_url: str,
+    log_dir: Path,
+    *,
+    daily_loss_kill: str = "100",
+    reconcile_s: int = 5,
+    policy: str = "amend",
+    size: int = 5,
+) -> str:
     m, e, a = LIMITS_DOLLARS
     return f"""
 environment: sim
@@ -48,6 +56,9 @@ control:
   port: 0
 timing:
   stop_before_close_min: 0.5
+quoting:
+  policy: {policy}
+  size: {size}
 reconcile:
   interval_s: {reconcile_s}
 risk:
@@ -104,6 +115,9 @@ class Fault:
     counters: tuple[str, ...]  # simulator counters; their sum must be > 0 after the run
     inject: Injector
     window_s: float = 2.0  # recovery allowance after the injector returns (not counted for two-sidedness)
+    late_ok: bool = False  # may fire as late as the graceful stop (checked after SIGTERM)
+    policy: str = "amend"  # quoting.policy for the cell (cancel_replace makes every requote a cancel)
+    size: int = 5  # contracts per quote (bigger quotes are partly filled more often)
     sigkill: bool = False
 
 
@@ -152,13 +166,16 @@ async def run_cell(fault: Fault, seed: int, *, run_s: float = RUN_S) -> Cell:
     cell = Cell(fault.name, seed)
     t_start = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=f"chaos-{fault.name}-{seed}-"))
+    cell.notes["dir"] = str(tmp)
     async with running_sim(scenario="default", seed=seed, speed=SPEED, faults_enabled=True) as sim:
         user = sim.test_user_id
         watch = StakeWatch(sim.exchange, user, limits_micros())
         watch.attach()
         key = write_private_key_file(sim.test_private_key_pem, tmp)
         env = {"KALSHI_API_KEY_ID": sim.test_key_id, "KALSHI_PRIVATE_KEY_PATH": str(key)}
-        settings = parse_settings_text(chaos_config(sim.base_url, tmp / "logs"), env=env, env_file=None)
+        settings = parse_settings_text(
+            chaos_config(sim.base_url, tmp / "logs", policy=fault.policy, size=fault.size), env=env, env_file=None
+        )
         daemon = Daemon(settings, handle_signals=True)
         task = asyncio.create_task(daemon.run())
         sampler = Sampler(sim, user)
@@ -194,7 +211,13 @@ async def _drive(ctx: Ctx, fault: Fault, task: asyncio.Task[int], sampler: Sampl
     t0 = time.monotonic()
     ctx.cell.notes["fault_ms"] = sim.clock()
     await fault.inject(ctx)
-    await eventually(lambda: fired(sim, fault) > 0, timeout=15, what=f"{fault.name} to fire")
+    try:
+        await eventually(
+            lambda: fired(sim, fault) > 0, timeout=3 if fault.late_ok else 15, what=f"{fault.name} to fire"
+        )
+    except AssertionError:
+        if not fault.late_ok:
+            raise
     t1 = time.monotonic()
     ctx.windows.append((t0, t1 + fault.window_s))
     await eventually(

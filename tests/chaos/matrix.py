@@ -8,6 +8,7 @@ group) are undone inside the injector and their duration is part of the fault wi
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 from kalshibot.sim.testing import eventually
 from tests.chaos.harness import Cell, Ctx, Fault
@@ -114,7 +115,7 @@ FAULTS: list[Fault] = [
     Fault("rest_429", ("rest_429",), rest_429),
     Fault("lost_ack", ("lost_ack",), lost_ack, window_s=5.0),
     Fault("ack_after_fill", ("ack_after_fill",), ack_after_fill, window_s=3.0),
-    Fault("cancel_404", ("cancel_404_after_fill",), cancel_404),
+    Fault("cancel_404", ("cancel_404_after_fill",), cancel_404, late_ok=True, policy="cancel_replace", size=10),
     Fault("pause_reactivate", ("pause_market", "activate_market"), pause_reactivate),
     Fault("close_settle", ("close_early",), close_settle),
     Fault("grid_change", ("set_grid",), grid_change),
@@ -133,6 +134,9 @@ def run_named(name: str, seed: int) -> Cell:
 
     logsetup.configure("critical", "json")
     try:
-        return asyncio.run(run_cell(BY_NAME[name], seed))
+        cell = asyncio.run(run_cell(BY_NAME[name], seed))
     except Exception as e:  # a harness crash is a failed cell, not a dead matrix
         return Cell(name, seed, failures=[f"harness crashed: {e!r}"])
+    if cell.passed and cell.notes.get("dir"):  # keep a failed cell's logs for the post-mortem
+        shutil.rmtree(cell.notes["dir"], ignore_errors=True)
+    return cell

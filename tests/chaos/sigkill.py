@@ -100,6 +100,7 @@ async def run_sigkill_cell(fault: Fault, seed: int, *, run_s: float) -> Cell:
     cell = Cell(fault.name, seed)
     t_start = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=f"chaos-{fault.name}-{seed}-"))
+    cell.notes["dir"] = str(tmp)
     loss_kill = fault.name == "loss_kill_restart"
     async with running_sim(scenario="default", seed=seed, speed=SPEED, faults_enabled=True) as sim:
         user = sim.test_user_id

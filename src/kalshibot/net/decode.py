@@ -73,6 +73,15 @@ def _bad(why: str) -> WireError:
     return WireError(f"orderbook_delta: {why}")
 
 
+# Memo of the fixed-point parse of the price and delta strings seen on the wire (performance only, see
+# docs/benchmarks.md): a book lives on a few hundred price strings and a few hundred sizes, and parsing is pure, so
+# a hit returns exactly what the parser would. Only successful parses of ``str`` values are stored (a bad value
+# still raises every time) and the memo stops growing at a bound, so hostile input cannot grow it without limit.
+_MEMO_MAX = 50_000
+_price_memo: dict[str, Price] = {}
+_delta_memo: dict[str, Count] = {}
+
+
 def delta_from_obj(obj: Any, no_in_yes_prices: bool) -> BookDelta:
     """An already-parsed frame -> ``BookDelta``; raises :class:`WireError` on anything the model would refuse."""
     if type(obj) is not dict:
@@ -98,8 +107,16 @@ def delta_from_obj(obj: Any, no_in_yes_prices: bool) -> BookDelta:
         raise _bad("price_dollars and delta_fp are required")
     try:
         # JSON numbers where strings are documented are accepted (API.md §5.3); the parsers say what is valid
-        price = parse_price(raw_price)
-        delta = parse_count(raw_delta, signed=True)
+        price = _price_memo.get(raw_price) if type(raw_price) is str else None
+        if price is None:
+            price = parse_price(raw_price)
+            if type(raw_price) is str and len(_price_memo) < _MEMO_MAX:
+                _price_memo[raw_price] = price
+        delta = _delta_memo.get(raw_delta) if type(raw_delta) is str else None
+        if delta is None:
+            delta = parse_count(raw_delta, signed=True)
+            if type(raw_delta) is str and len(_delta_memo) < _MEMO_MAX:
+                _delta_memo[raw_delta] = delta
     except FixedPointError as e:
         raise _bad(str(e)) from None
     ts_ms = msg.get("ts_ms")

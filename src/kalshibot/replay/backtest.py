@@ -6,10 +6,11 @@ Each strategy (a :class:`~kalshibot.config.Settings`) runs alone against its own
 pure :class:`~kalshibot.sim.exchange.Exchange` driven by a :class:`~kalshibot.sim.scenario.ScenarioDriver` seeded
 with ``--seed``, the same :class:`~kalshibot.core.engine.Engine` the daemon runs (configured by
 :func:`kalshibot.wiring.engine_config`), and :class:`~kalshibot.replay.backtest_venue.SimVenue` between them. One
-virtual clock drives both: it jumps to ``min(engine.next_deadline(), driver.next_wakeup_ms())``, the driver acts,
-the exchange's announcements reach the engine in exchange order (through
-:class:`~kalshibot.replay.whatif.EngineHarness`, shared with replay's "what if"), the engine's orders go straight
-back to the exchange at that instant, and due engine timers fire. Nothing reads a wall clock or global
+virtual clock drives both: it jumps to the earliest of ``engine.next_deadline()``, ``driver.next_wakeup_ms()`` and
+the next event due to reach the engine; the driver acts, what the exchange announced :data:`LATENCY_MS` ago reaches
+the engine in exchange order (through :class:`~kalshibot.replay.whatif.EngineHarness`, shared with replay's "what
+if"), the engine's orders go to the exchange at that instant (their answers come back after the latency), and
+due engine timers fire. Nothing reads a wall clock or global
 randomness, so the same seed gives byte-identical output. The flow starts identical for every strategy; once a
 strategy's orders change the book, the synthetic participants react to it, so the worlds diverge from there.
 
@@ -176,7 +177,7 @@ class BacktestRun:
         self.exchange = ex = Exchange(now_ms=start_ms, rate_limit_tier="off")
         self.start_balance = s.sim.balance
         ex.add_user(BOT_USER, s.sim.balance)
-        group = ex.create_order_group(BOT_USER, s.risk.order_group_contracts_limit, start_ms, s.subaccount)
+        group = ex.create_order_group(BOT_USER, s.risk.order_group_contracts_limit, start_ms)
         self.config = engine_config(s, start_ms)
         self.engine = Engine(self.config, client_order_id_prefix=s.client_order_id_prefix, id_seed=f"bt{seed}")
         day_id, day_start, self._next_day = trading_day(start_ms, s.risk.trading_day_tz)

@@ -105,7 +105,7 @@ class SimVenue:
         self.rejects: dict[str, int] = {}
         self.fills = 0
         self.tokens = 0  # write tokens spent (API.md §7.1)
-        self.peak_tokens_per_s = 0  # the most spent in one wall-clock second of virtual time
+        self.peak_tokens_per_s = 0  # the most spent within one whole second of virtual time
         self._second = (-1, 0)
         self._buf: list[se.SimEvent] = []
         self._pipe: deque[tuple[int, ev.Event]] = deque()  # (due_ms, event), due non-decreasing

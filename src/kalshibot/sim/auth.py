@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kalshibot.kalshi.signing import (
     HEADER_KEY,
@@ -133,3 +134,13 @@ class Authenticator:
             self._tokens.pop(token, None)
             raise AuthFailure(choices.AUTH_BAD_TOKEN, "invalid or expired token")
         return t.user_id
+
+
+def signed_path(scope: Any) -> str:
+    """The path a signature covers: the request path *as sent* (percent-encoding kept), query stripped (API.md
+    §2.1; the official SDK signs ``urlparse(url).path``). ``scope["path"]`` is percent-decoded, so a client that
+    signed the decoded path would pass here and fail on Kalshi; ``raw_path`` is used whenever the server gives it."""
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes | bytearray) and raw:
+        return bytes(raw).split(b"?", 1)[0].decode("latin-1")
+    return str(scope["path"])

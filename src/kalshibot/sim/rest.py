@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from kalshibot.sim import choices
-from kalshibot.sim.auth import AuthFailure
+from kalshibot.sim.auth import AuthFailure, signed_path
 from kalshibot.sim.simerrors import SimError, sim_error
 from kalshibot.sim.ws import WS_PATH
 
@@ -155,7 +155,7 @@ def _wrap(server: SimServer, ep: Endpoint) -> Callable[[Request], Awaitable[Resp
             if r is not None:
                 return r
         try:
-            user_id = auth.authenticate(request.headers, method, full_path)
+            user_id = auth.authenticate(request.headers, method, signed_path(request.scope))
         except AuthFailure as e:
             return error_response(e.status, e.code, e.message)
         if user_id is None and not ep.public:

@@ -85,6 +85,10 @@ def _req_str(d: Json, key: str) -> str:
 def _price(d: Json) -> int:
     if d.get("price") is None:
         raise _bad("price is required")
+    if not isinstance(d["price"], str):
+        # FixedPointDollars is a string in CreateOrderV2Request (API.md §3.5, SDK 3.34.0): a client that sends a
+        # JSON number must fail here as it would on Kalshi, not pass the simulator and fail live
+        raise sim_error("invalid_price", details='price must be a decimal string such as "0.5600"')
     try:
         return parse_price(d["price"], order=True)
     except FixedPointError as e:
@@ -94,10 +98,26 @@ def _price(d: Json) -> int:
 def _count(d: Json, key: str = "count") -> int:
     if d.get(key) is None:
         raise _bad(f"{key} is required")
+    if not isinstance(d[key], str):
+        # FixedPointCount is a string on the wire (API.md §3.5); see _price
+        raise sim_error("invalid_count", details=f'{key} must be a decimal string such as "10.00"')
     try:
         return parse_count(d[key], order=True)
     except FixedPointError as e:
         raise sim_error("invalid_count", details=str(e)) from e
+
+
+# Unix seconds at 2100-01-01. expiration_time is Unix SECONDS (API.md §3.5); a millisecond value (~1.7e12 today)
+# is far above this. Kalshi's answer to one is not documented; the simulator refuses it (a simulator
+# choice) so a units bug in a client fails here instead of resting a "good till year 55000" order.
+MAX_EXPIRATION_TS_S = 4_102_444_800
+
+
+def _expiration(d: Json) -> int | None:
+    exp = _opt_int(d, "expiration_time", 0)
+    if exp is not None and exp > MAX_EXPIRATION_TS_S:
+        raise sim_error("invalid_expiration", details="expiration_time is Unix seconds (this looks like milliseconds)")
+    return exp
 
 
 def _exchange_index(d: Json) -> None:
@@ -129,7 +149,7 @@ def parse_create(d: Any) -> CreateOrderParams:
         time_in_force=tif,
         self_trade_prevention_type=stp,
         client_order_id=_opt_str(d, "client_order_id"),
-        expiration_ts_s=_opt_int(d, "expiration_time", 0),
+        expiration_ts_s=_expiration(d),
         post_only=_opt_bool(d, "post_only"),
         reduce_only=_opt_bool(d, "reduce_only"),
         cancel_order_on_pause=_opt_bool(d, "cancel_order_on_pause"),
@@ -150,7 +170,7 @@ def parse_amend(d: Json) -> AmendParams:
         count=_count(d),
         client_order_id=_opt_str(d, "client_order_id"),
         updated_client_order_id=_opt_str(d, "updated_client_order_id"),
-        expiration_ts_s=_opt_int(d, "expiration_time", 0),
+        expiration_ts_s=_expiration(d),
     )
 
 
@@ -209,6 +229,8 @@ async def decrease_order(c: Ctx) -> Json:
     by = _count(d, "reduce_by") if d.get("reduce_by") is not None else None
     to = None
     if d.get("reduce_to") is not None:
+        if not isinstance(d["reduce_to"], str):
+            raise sim_error("invalid_count", details='reduce_to must be a decimal string such as "2.00"')
         try:
             to = parse_count(d["reduce_to"])
         except FixedPointError as e:
@@ -259,7 +281,9 @@ async def batch_cancel(c: Ctx) -> Json:
     items = _batch_list(c)
     ids: list[str | None] = []
     for d in items:
-        oid = d.get("order_id") if isinstance(d, dict) else d if isinstance(d, str) else None
+        # BatchCancelOrdersV2Request items are objects {"order_id", ...} (API.md §3.5); a bare id string (the V1
+        # {"ids": [...]} habit) is a per-item error here as it would be on Kalshi
+        oid = d.get("order_id") if isinstance(d, dict) else None
         ids.append(oid if isinstance(oid, str) and oid else None)
     now = c.server.clock()
     valid = [i for i in ids if i is not None]

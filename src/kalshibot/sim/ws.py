@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kalshibot.core.fixed import ONE_DOLLAR, format_count, format_price
 from kalshibot.sim import choices
-from kalshibot.sim.auth import AuthFailure
+from kalshibot.sim.auth import AuthFailure, signed_path
 
 if TYPE_CHECKING:
     from kalshibot.sim.server import SimServer
@@ -372,7 +372,7 @@ class WsHub:
     # -- the endpoint -----------------------------------------------------------------------------------------------
     async def endpoint(self, ws: WebSocket) -> None:
         try:
-            user_id = self.server.auth.authenticate(ws.headers, "GET", ws.scope["path"])
+            user_id = self.server.auth.authenticate(ws.headers, "GET", signed_path(ws.scope))
         except AuthFailure as e:
             await _deny(ws, e.status, e.code, e.message)
             return
