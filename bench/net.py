@@ -90,7 +90,7 @@ async def _ours_feed(sim_ws: str, rest_url: str, base_url: str, keys: Keys, tick
     feed.set_markets([ticker])
     task = asyncio.create_task(feed.run())
     async with httpx.AsyncClient() as client:
-        while not feed.book_ready(ticker):
+        while not feed.book_ready(ticker):  # noqa: ASYNC110 - the feed has no "book ready" event to await
             await asyncio.sleep(0.01)
         target[0] = feed.stats.deltas + n
         t0 = time.perf_counter()

@@ -208,8 +208,9 @@ def build_ours(w: Workload) -> tuple[Feed, Engine, list[ev.Output], _Acker]:
 
     feed = Feed("ws://bench.invalid/trade-api/ws/v2", None, on_event, use_yes_price=False)  # type: ignore[arg-type]
     grid = PriceGrid.linear_cent()
-    for t in w.tickers:
-        spec = ev.MarketSpec(t, "KXBENCH-26JAN05", "KXBENCH", grid, close_ts_ms=T0_MS + 6 * 3600_000)
+    for i, t in enumerate(w.tickers):
+        # ladders of 5 markets per event, as Kalshi lists them (risk sums stake per event and per account)
+        spec = ev.MarketSpec(t, f"KXBENCH-26JAN05-E{i // 5}", "KXBENCH", grid, close_ts_ms=T0_MS + 6 * 3600_000)
         acker.answer(engine.handle(ev.MarketAdded(spec), T0_MS), T0_MS)
     # subscribe as the feed does on connect, answered by the exchange's replies (ids and sids in order)
     feed._ws = object()  # type: ignore[assignment]  # commands are queued, never sent: no socket here
@@ -227,7 +228,7 @@ def build_ours(w: Workload) -> tuple[Feed, Engine, list[ev.Output], _Acker]:
 
 def run_ours(w: Workload) -> tuple[list[float], int, int, Feed]:
     """Per-frame latencies (µs), frames that produced order actions, order actions sent."""
-    feed, engine, sink, acker = build_ours(w)
+    feed, _engine, sink, acker = build_ours(w)
     lat: list[float] = []
     requotes = 0
     actions = 0

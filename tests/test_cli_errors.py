@@ -23,6 +23,9 @@ from kalshibot.kalshi.keys import generate_keypair, write_private_key
 pytestmark = pytest.mark.timeout(120)
 
 
+SIM_CMD = [sys.executable, "-m", "kalshibot", "sim", "--port", "0", "--scenario", "default", "--speed", "5"]
+
+
 class Sim:
     def __init__(self, url: str, key_id: str, key_path: Path, proc: subprocess.Popen[str]) -> None:
         self.url, self.key_id, self.key_path, self.proc = url, key_id, key_path, proc
@@ -35,8 +38,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     write_private_key(d / "key.pem", pair.private_pem)
     (d / "key.pub.pem").write_bytes(pair.public_pem)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kalshibot", "sim", "--port", "0", "--scenario", "default", "--speed", "5"]
-        + ["--api-key-id", pair.key_id, "--public-key", str(d / "key.pub.pem")],
+        [*SIM_CMD, "--api-key-id", pair.key_id, "--public-key", str(d / "key.pub.pem")],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

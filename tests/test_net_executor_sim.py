@@ -4,6 +4,7 @@ until resolved, fills journaled exactly once, an order-group trigger journaled a
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -203,3 +204,35 @@ async def test_create_and_cancel_in_one_submission_cancel_out(rig: Rig) -> None:
     assert not any("DELETE" in p for p in rig.paths)
     assert rig.sim.exchange.account_state(rig.sim.test_user_id)["resting"] == [acks[0].order_id]
     valid_journal(rig.journal)
+
+
+async def test_more_orders_than_one_batch_holds_are_split() -> None:
+    """24 quotes created and cancelled in one submission each: split into batches of at most 20 items (the
+    simulator refuses larger batches, as Kalshi's tier-dependent batch limit would), so none is refused."""
+    async with running_sim(scenario="none", rate_limit_tier="off") as sim:
+        add_test_market(sim, T)
+        seen: list[int] = []
+
+        async def hook(request: httpx.Request) -> None:
+            if request.url.path.endswith("/batched"):
+                seen.append(len(json.loads(request.content)["orders"]))
+
+        auth = KalshiAuth(sim.test_key_id, load_private_key(sim.test_private_key_pem))
+        rest = KalshiRest(sim.rest_url, auth)
+        rest.limiter.configure((10_000, 10_000), (10_000, 10_000))
+        rest._client.event_hooks["request"].append(hook)
+        events: list[ev.Event] = []
+        ex = Executor(rest, MemoryJournal(), prefix=PREFIX, subaccount=0, order_group_id=None, on_event=events.append)
+        try:
+            quotes = [place(f"0.{10 + i:02d}") for i in range(24)]
+            await ex.submit(quotes)
+            acks = [e for e in events if isinstance(e, ev.OrderAck)]
+            assert len(acks) == 24
+            await ex.submit([ev.CancelOrder(a.order_id, a.client_order_id, T) for a in acks])
+            assert len([e for e in events if isinstance(e, ev.CancelAck)]) == 24
+            assert not [e for e in events if isinstance(e, ev.OrderReject)]
+            assert seen and max(seen) <= 20 and sum(seen) == 48
+            assert sim.exchange.account_state(sim.test_user_id)["resting"] == []
+        finally:
+            await ex.aclose()
+            await rest.aclose()

@@ -119,11 +119,14 @@ async def test_simulator_refuses_bad_stale_and_unknown_signatures(case: str) -> 
     assert ok.status_code == 200
     assert r.status_code == 401
     code = r.json()["error"]["code"]
-    assert code == {
-        "bad_signature": "invalid_signature",
-        "stale_timestamp": "timestamp_out_of_window",
-        "unknown_key": "unknown_api_key",
-    }[case]
+    assert (
+        code
+        == {
+            "bad_signature": "invalid_signature",
+            "stale_timestamp": "timestamp_out_of_window",
+            "unknown_key": "unknown_api_key",
+        }[case]
+    )
 
 
 def test_control_server_defaults_to_loopback() -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ class ControlHandlers:
     status: Callable[[], dict[str, Any]]
     health: Callable[[], tuple[bool, dict[str, Any]]]
     halt: Callable[[str], None]
-    resume: Callable[[], None]
+    resume: Callable[[], Awaitable[None] | None]  # may be async: the answer waits until the resume took effect
     metrics: Callable[[], bytes]
 
 
@@ -52,7 +52,9 @@ def build_app(h: ControlHandlers) -> Starlette:
         return JSONResponse({"ok": True, "state": "HALTED"})
 
     async def resume(_: Request) -> Response:
-        h.resume()
+        done = h.resume()
+        if done is not None:
+            await done
         return JSONResponse({"ok": True})
 
     return Starlette(

@@ -110,6 +110,7 @@ class Daemon:
         self.summary: dict[str, Any] = {"orders": 0, "fills": 0, "fees": 0, "risk_events": [], "quoted": set()}
         self._pending: list[ev.Action] = []
         self._pump_wake = asyncio.Event()
+        self._pump_stop = False
         self._signals = 0
         self.loop_lag_s = 0.0
         self._day: tuple[str, int, int] | None = None
@@ -188,8 +189,6 @@ class Daemon:
         self.summary["fees"] += fill.fee
         self.metrics.fills.labels(fill.ticker).inc()
         self.metrics.fill_contracts.labels(fill.ticker).inc(fill.count / 100)
-        if fill.ts_ms:
-            self.last_fill_ts_s = max(self.last_fill_ts_s or 0, fill.ts_ms // 1000)
 
     def _on_market_data(self, md: MarketData) -> None:
         if self.journal is None:
@@ -203,10 +202,10 @@ class Daemon:
     async def _pump(self) -> None:
         """Drain queued actions into the executor: everything decided since the last round travels together."""
         assert self.executor is not None
-        while True:
+        while not self._pump_stop:
             await self._pump_wake.wait()
             self._pump_wake.clear()
-            while self._pending:
+            while self._pending and not self._pump_stop:
                 batch, self._pending = self._pending, []
                 self.summary["orders"] += sum(isinstance(a, ev.PlaceOrder) for a in batch)
                 for a in batch:
@@ -295,6 +294,17 @@ class Daemon:
         assert self.engine is not None
         self.on_event(ev.OperatorCommand(command, reason))  # type: ignore[arg-type]
         self._persist_state()
+
+    async def resume(self, reason: str = "operator") -> None:
+        """``POST /resume``: a triggered order group rejects every create until it is reset, so reset it first,
+        then resume (found by the chaos matrix's group_trigger row, issue 10). Answers once both took effect."""
+        group = getattr(self.executor, "order_group_id", None)
+        if group and self.rest is not None and not self.paper:
+            try:
+                await self.rest.reset_order_group(group)
+            except KalshibotError as e:
+                log.error("order group reset failed; quotes may be rejected", order_group_id=group, error=str(e))
+        self.operator("resume", reason)
 
     def _persist_state(self) -> None:
         if self.engine is not None:
@@ -391,6 +401,10 @@ class Daemon:
             self.on_event(ev.MarketAdded(spec))
         log.info("universe", markets=len(specs), series=sorted({sp.series_ticker for sp in specs}))
         await self.reconcile_now(startup=True)
+        # later reconciliations read fills from this session's start on (the startup one read them all). The cursor
+        # used to follow the newest fill seen, which skipped a fill missed during a feed outage as soon as a newer
+        # one arrived (found by the chaos matrix's ws_drop row, issue 10)
+        self.last_fill_ts_s = self.started_ms // 1000 - 60
 
         self.feed = Feed(ws_url, auth, self.on_event, self._on_market_data, clock_ms=self.clock_ms)
         self.feed.set_markets(self.tickers)
@@ -401,7 +415,7 @@ class Daemon:
             status=self.status,
             health=self.health,
             halt=lambda reason: self.operator("halt", reason),
-            resume=lambda: self.operator("resume"),
+            resume=self.resume,
             metrics=self.metrics.render,
         )
         ctl = ControlServer(handlers, s.control.host, s.control.port)
@@ -460,8 +474,17 @@ class Daemon:
                 for w in waits:
                     w.cancel()
                 self.feed.stop()
+                pump = tasks[1]
                 for t in tasks:
-                    t.cancel()  # shutdown drains what the pump had not sent yet
+                    if t is not pump:
+                        t.cancel()
+                # let a request in flight finish (its answer is the engine's news), then stop the pump: shutdown
+                # drains what it had not sent yet
+                self._pump_stop = True
+                self._pump_wake.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(pump), 5.0)
+                pump.cancel()
         except* Exception as eg:  # pragma: no cover - _supervised already converts failures
             for e in eg.exceptions:
                 log.error("task group failed", error=repr(e))
@@ -508,10 +531,14 @@ class Daemon:
         if self.journal is not None:
             self.journal.flush()
 
-    async def _drain(self) -> None:
+    async def _drain(self, budget_s: float = 10.0) -> None:
+        """Send what the engine decided last (its shutdown cancels), for a bounded time: whatever is left after
+        that is found and cancelled by :meth:`_cancel_leftovers` from the exchange's own list."""
         assert self.executor is not None
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + budget_s
         for _ in range(50):
-            if not self._pending:
+            if not self._pending or loop.time() > give_up:
                 break
             batch, self._pending = self._pending, []
             try:

@@ -29,7 +29,7 @@ from tests.chaos.exposure import ONE, StakeWatch
 
 SPEED = 5.0  # scenario compression: KXCPI events live 1200/5 = 240 s, participants act 5x as often
 PREFIX = "kbc-"
-LIMITS_DOLLARS = (10, 60, 150)  # per market, per event, per account: small, so the guard is exercised
+LIMITS_DOLLARS = (15, 60, 150)  # per market, per event, per account: small, so the guard is exercised
 MIN_FILLS = 5
 MIN_TWO_SIDED = 0.5
 RUN_S = 6.0  # after warm-up, at least this long (the fault fires inside it)
@@ -225,7 +225,7 @@ async def _drive(ctx: Ctx, fault: Fault, task: asyncio.Task[int], sampler: Sampl
             task.done()
             or (
                 time.monotonic() - t_live >= run_s
-                and time.monotonic() > t1 + fault.window_s + 1.5
+                and time.monotonic() > t1 + fault.window_s + 2.5
                 and fills_of(sim, user) >= MIN_FILLS
             )
             or time.monotonic() - t_live > run_s + 20

@@ -78,10 +78,15 @@ def check_positions(exchange: Any, user_id: str, records: list[dict[str, Any]]) 
 
 def check_one_order_per_intent(exchange: Any, user_id: str, records: list[dict[str, Any]]) -> list[str]:
     """Every order of ours on the exchange was sent by the journal (no orphan), client_order_ids are unique, and
-    no intent produced two exchange orders (e.g. a lost ack retried under a new id)."""
+    no intent ever rested more than it asked for: a second order under one intent is allowed only to replace
+    contracts the first one already filled (the engine tops a partly filled quote back up), never to duplicate
+    it (e.g. a lost ack retried under a new id). Checked at each order's creation from the exchange's records."""
     intent_of: dict[str, str] = {}
+    intent_count: dict[str, int] = {}
     for r in records:
-        if r["type"] == "order_sent":
+        if r["type"] == "intent" and r.get("intent_id"):
+            intent_count[r["intent_id"]] = max(intent_count.get(r["intent_id"], 0), _count(r["count"]))
+        elif r["type"] == "order_sent":
             intent_of[r["client_order_id"]] = r.get("intent_id") or r["client_order_id"]
         elif r["type"] == "amend" and r.get("new_client_order_id"):
             intent_of[r["new_client_order_id"]] = intent_of.get(r["client_order_id"], r["client_order_id"])
@@ -91,16 +96,32 @@ def check_one_order_per_intent(exchange: Any, user_id: str, records: list[dict[s
     dup_coid = [c for c, n in coids.items() if n > 1]
     if dup_coid:
         bad.append(f"one-order-per-intent: client_order_id {dup_coid[0]} on {coids[dup_coid[0]]} orders")
-    per_intent: dict[str, list[str]] = collections.defaultdict(list)
+    fills_of: dict[str, list[Any]] = collections.defaultdict(list)
+    for f in exchange.accounts[user_id].fills:
+        fills_of[f.order_id].append(f)
+    per_intent: dict[str, list[Any]] = collections.defaultdict(list)
     for o in orders:
         intent = intent_of.get(o.client_order_id)
         if intent is None:
             bad.append(f"one-order-per-intent: exchange order {o.order_id} ({o.client_order_id}) not in the journal")
             continue
-        per_intent[intent].append(o.order_id)
-    for intent, ids in per_intent.items():
-        if len(ids) > 1:
-            bad.append(f"one-order-per-intent: intent {intent} has {len(ids)} exchange orders")
+        per_intent[intent].append(o)
+
+    def resting_at(o: Any, t: int) -> int:
+        if o.status != "resting" and o.last_update_ts_ms <= t:
+            return 0
+        return o.initial_count - sum(f.count for f in fills_of[o.order_id] if f.ts_ms <= t)
+
+    for intent, os_ in per_intent.items():
+        limit = intent_count.get(intent)
+        os_.sort(key=lambda o: o.created_ts_ms)
+        for i, o in enumerate(os_[1:], 1):
+            live = sum(resting_at(p, o.created_ts_ms) for p in os_[:i])
+            if limit is not None and live and live + o.initial_count > limit:
+                bad.append(
+                    f"one-order-per-intent: intent {intent} rested {(live + o.initial_count) / 100} > "
+                    f"{limit / 100} contracts over {i + 1} orders"
+                )
     return bad[:3]
 
 

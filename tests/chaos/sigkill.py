@@ -48,13 +48,14 @@ class DaemonProcess:
 
     def start(self) -> None:
         env = {**os.environ, **self.env}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kalshibot", "run", "--config", str(self.config)],
-            cwd=self.workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "daemon.stderr", "ab"),  # noqa: SIM115 - the child owns it
-        )
+        with open(self.workdir / "daemon.stderr", "ab") as err:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kalshibot", "run", "--config", str(self.config)],
+                cwd=self.workdir,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -191,7 +192,7 @@ async def _kill_restart(
         return not await unknown()
 
     try:
-        await eventually(settled, timeout=10, what="orphans adopted or cancelled")
+        await eventually(settled, timeout=8, what="orphans adopted or cancelled")
     except AssertionError:
         cell.failures.append(f"unknown-resting: after restart {(await unknown())[:2]}")
     del st
@@ -234,6 +235,10 @@ async def _loss_kill(cell: Cell, sim: TestSim, user: str, proc: DaemonProcess, l
     records = inv.journal_records(log_dir)
     if not any(r["type"] == "risk" and r.get("state") == "HALTED" for r in records):
         cell.failures.append("loss-kill: HALTED but no HALTED risk record in the journal")
+    try:  # HALTED cancels our orders (CONTRACTS.md); the orphan case of a kill mid-cancel is sigkill_restart's
+        await eventually(lambda: not inv.resting_ids(ex, user), timeout=5, what="HALTED to cancel our orders")
+    except AssertionError:
+        cell.failures.append(f"loss-kill: {len(inv.resting_ids(ex, user))} order(s) still resting while HALTED")
     assert proc.proc is not None
     proc.proc.kill()
     await proc.wait(10)
@@ -253,4 +258,6 @@ async def _loss_kill(cell: Cell, sim: TestSim, user: str, proc: DaemonProcess, l
     sent_after = [r for r in records if r["type"] == "order_sent" and r["session"] == sessions[-1]]
     if sent_after:
         cell.failures.append(f"loss-kill: restarted daemon sent {len(sent_after)} order(s) while HALTED")
+    if inv.resting_ids(ex, user):
+        cell.failures.append(f"loss-kill: {len(inv.resting_ids(ex, user))} order(s) resting after the restart")
     cell.notes["loss_market"] = pick[0]

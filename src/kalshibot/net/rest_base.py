@@ -53,6 +53,7 @@ class RestBase:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 2.0,
         lookup_attempts: int = 4,
+        max_batch_items: int = 20,
         transport: httpx.AsyncBaseTransport | None = None,
         http2: bool = True,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -64,6 +65,9 @@ class RestBase:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.lookup_attempts = lookup_attempts
+        # Kalshi: the batch size limit "scales with your tier's write budget" (API.md §3.5) and was 20 per batch
+        # (§3.7); a batch is never larger than this, whatever the token bucket would allow
+        self.max_batch_items = max(1, max_batch_items)
         self._sleep = sleep
         self.requests = 0
         self.last_date_header: str | None = None

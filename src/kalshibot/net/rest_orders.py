@@ -140,7 +140,7 @@ class OrderEndpoints(RestBase):
         per-item errors are in ``.error``. A batch whose outcome is unknown is resolved item by item by lookup;
         items still not found carry the error code ``outcome_unknown``."""
         out: list[m.CreateOrderResult] = []
-        step = self.limiter.write.max_items(BATCH_CREATE_COST_PER_ORDER)
+        step = min(self.max_batch_items, self.limiter.write.max_items(BATCH_CREATE_COST_PER_ORDER))
         for i in range(0, len(reqs), step):
             chunk = reqs[i : i + step]
             try:
@@ -200,7 +200,7 @@ class OrderEndpoints(RestBase):
 
     async def batch_cancel(self, reqs: Sequence[CancelRequest]) -> list[m.CancelResult]:
         out: list[m.CancelResult] = []
-        step = self.limiter.write.max_items(BATCH_CANCEL_COST_PER_ORDER)
+        step = min(self.max_batch_items, self.limiter.write.max_items(BATCH_CANCEL_COST_PER_ORDER))
         for i in range(0, len(reqs), step):
             chunk = reqs[i : i + step]
             body = {

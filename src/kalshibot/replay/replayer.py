@@ -10,9 +10,11 @@ The replayer hands each record to every *lane*; a lane is one way of answering "
   ``amend``, ``decrease``, ``cancel``) are re-executed on a :class:`~kalshibot.replay.venue.VirtualVenue`, whose
   fill model turns the recorded market data into fills. It never reads ``fill`` records. Two rules keep the virtual
   orders' lifetimes close to the real ones without looking at fills: a ``reject`` of a create removes the virtual
-  order (the real one never existed), and an ``order_sent`` on a market side supersedes (cancels) our older virtual
-  orders on the same side that the journal never cancelled (the engine keeps one quote per side; a real order the
-  journal never cancelled had filled, and the strategy replaced it).
+  order (the real one never existed), as does a rejected amend/decrease/cancel whose reason is that the order is no
+  longer resting (:func:`reject_ends_order`; other rejected changes leave the order as it was), and an
+  ``order_sent`` on a market side supersedes (cancels) our older virtual orders on the same side that the journal
+  never cancelled (the engine keeps one quote per side; a real order the journal never cancelled had filled, and
+  the strategy replaced it).
 * :class:`RecordedLane` (``recorded``): the journaled fills, fees and settlements as they happened; it reproduces
   the session's own accounting and is the calibration reference for the models.
 
@@ -55,6 +57,19 @@ def yes_value_of(rec: Record) -> Price | None:
     if result == "no":
         return Price(0)
     return None
+
+
+def reject_ends_order(rec: Record) -> bool:
+    """Whether a ``reject`` record means the order it names is not (or no longer) resting.
+
+    A rejected create never existed. A rejected amend, decrease or cancel leaves the order as it was (API.md: the
+    exchange refuses the change, not the order) unless the reason is that the order is already gone (filled,
+    cancelled or expired before the request arrived: ``order_not_resting``, ``not_found``).
+    """
+    if rec.get("request", "create") == "create":
+        return True
+    code = str(rec.get("code") or "")
+    return "not_resting" in code or "not_found" in code
 
 
 class Lane:
@@ -149,6 +164,8 @@ class ModelLane(Lane):
         elif t in ("reject", "cancel"):
             if t == "cancel":
                 self.analytics.on_request("cancel")
+            elif not reject_ends_order(rec):
+                return
             oid = self._virtual(rec)
             if oid is not None:
                 gone = self.venue.order(oid)
@@ -201,7 +218,10 @@ class RecordedLane(Lane):
             return coid
         real = rec.get("order_id")
         if isinstance(real, str):
-            return self._real_to_coid.get(real)
+            # the order may already be gone (filled, cancelled): a late amend/reject naming it changes nothing
+            known = self._real_to_coid.get(real)
+            if known is not None and known in self._orders:
+                return known
         return None
 
     def _quotes(self, ticker: str, ts_ms: int) -> None:
@@ -240,6 +260,8 @@ class RecordedLane(Lane):
             if rec.get("stage", "sent") != "sent":
                 return
             self.analytics.on_request(t)
+        if t == "reject" and not reject_ends_order(rec):
+            return
         coid = self._coid(rec)
         if coid is None:
             return
