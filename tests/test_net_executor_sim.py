@@ -236,3 +236,21 @@ async def test_more_orders_than_one_batch_holds_are_split() -> None:
         finally:
             await ex.aclose()
             await rest.aclose()
+
+
+async def test_amend_superseded_by_a_cancel_in_the_same_submission_is_not_sent(rig: Rig) -> None:
+    """The engine amended a quote and then cancelled it before the pump ran: only the cancel goes out (sent
+    after it, the amend could only be refused as not resting)."""
+    q = place("0.40")
+    await rig.ex.submit([q])
+    ack = next(e for e in rig.of(ev.OrderAck) if isinstance(e, ev.OrderAck))
+    amend = ev.AmendOrder(
+        ack.order_id, q.client_order_id, new_client_order_id(PREFIX, 0), T, "bid", dollars("0.41"),
+        contracts(1), None, "i2", 4,
+    )  # fmt: skip
+    rig.paths.clear()
+    await rig.ex.submit([amend, ev.CancelOrder(ack.order_id, q.client_order_id, T, "book moved")])
+    assert not any("amend" in p for p in rig.paths)
+    assert len([e for e in rig.of(ev.CancelAck)]) == 1
+    assert not rig.of(ev.OrderReject)
+    assert rig.sim.exchange.account_state(rig.sim.test_user_id)["resting"] == []

@@ -117,7 +117,7 @@ class Executor:
 
     # -------------------------------------------------------------------------------------------- submit
     async def submit(self, actions: Sequence[ev.Action]) -> None:
-        actions = self._drop_cancelled_before_send(actions)
+        actions = self._coalesce(actions)
         cancels = [a for a in actions if isinstance(a, ev.CancelOrder)]
         if cancels:
             await self._cancel(cancels)
@@ -134,11 +134,20 @@ class Executor:
         if places:
             await self._create(places)
 
-    def _drop_cancelled_before_send(self, actions: Sequence[ev.Action]) -> Sequence[ev.Action]:
+    def _coalesce(self, actions: Sequence[ev.Action]) -> Sequence[ev.Action]:
         """A create and the cancel of the same client_order_id in one submission (the engine changed its mind
         before the pump sent anything) cancel out: neither is sent, and the create is reported rejected so the
         engine's order goes from pending-cancel to rejected. Sending both would cancel before creating (cancels go
         first) and leave the order resting."""
+        cancelled_ids = {a.order_id for a in actions if isinstance(a, ev.CancelOrder) and a.order_id is not None}
+        if cancelled_ids:
+            # an amend/decrease and a cancel of the same order in one submission: the cancel (decided later)
+            # supersedes it; sent, the amend would follow the cancel (cancels go first) and be refused
+            actions = [
+                a
+                for a in actions
+                if not (isinstance(a, ev.AmendOrder | ev.DecreaseOrder) and a.order_id in cancelled_ids)
+            ]
         placed = {a.client_order_id for a in actions if isinstance(a, ev.PlaceOrder)}
         if not placed:
             return actions
