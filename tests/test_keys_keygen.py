@@ -17,6 +17,7 @@ from kalshibot.cli import main
 from kalshibot.errors import CredentialError
 from kalshibot.kalshi import keys
 from kalshibot.kalshi.signing import Signer, auth_headers, sign_message, verify
+from kalshibot.net.auth import load_private_key
 
 
 @pytest.mark.parametrize("key_type", ["ed25519", "rsa"])
@@ -29,7 +30,7 @@ def test_keygen_writes_three_files(tmp_path: Path, key_type: str, capsys: pytest
     key_id = kid.read_text().strip()
     assert str(uuid.UUID(key_id)) == key_id
     assert key_id in capsys.readouterr().out
-    signer = keys.load_signer(priv)
+    signer = load_private_key(priv)
     assert signer.key_type == key_type
     assert signer.public_key_pem() == pub.read_bytes()
     public = serialization.load_pem_public_key(pub.read_bytes())
@@ -50,13 +51,13 @@ def test_loose_private_key_permissions_refused(tmp_path: Path) -> None:
     files = keys.write_key_files(tmp_path, "ed25519")
     files.private_path.chmod(0o644)
     with pytest.raises(CredentialError, match="too open"):
-        keys.load_signer(files.private_path)
+        load_private_key(files.private_path)
     assert CredentialError("x").exit_code == 3
 
 
 def test_missing_key_file_is_a_credential_error(tmp_path: Path) -> None:
     with pytest.raises(CredentialError):
-        keys.load_signer(tmp_path / "nope.pem")
+        load_private_key(tmp_path / "nope.pem")
 
 
 def test_garbage_pem_is_a_credential_error_without_key_material() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from kalshibot.errors import CredentialError, UsageError
-from kalshibot.kalshi.signing import KeyType, PrivateKey, Signer
+from kalshibot.errors import UsageError
+from kalshibot.kalshi.signing import KeyType, PrivateKey
 
 PRIVATE_NAME = "kalshi-key.pem"
 PUBLIC_NAME = "kalshi-key.pub.pem"
@@ -86,30 +85,6 @@ def write_key_files(out_dir: Path | str, key_type: KeyType = "ed25519") -> KeyFi
     files.public_path.write_bytes(pair.public_pem)
     files.id_path.write_text(pair.key_id + "\n")
     return files
-
-
-def check_private_key_mode(path: Path | str) -> None:
-    """Refuse a private key readable or writable by group/others (CONTRACTS.md exit 3 "loose key-file
-    permissions")."""
-    p = Path(path)
-    try:
-        mode = stat.S_IMODE(p.stat().st_mode)
-    except FileNotFoundError as e:
-        raise CredentialError(f"{p}: private key file not found") from e
-    if mode & 0o077:
-        raise CredentialError(f"{p}: private key permissions {oct(mode)} are too open; run: chmod 600 {p}")
-
-
-def load_signer(path: Path | str, *, check_mode: bool = True) -> Signer:
-    """A :class:`Signer` from a private key file, after the permission check."""
-    p = Path(path)
-    if check_mode:
-        check_private_key_mode(p)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise CredentialError(f"{p}: cannot read private key: {e.strerror}") from e
-    return Signer.from_pem(data)
 
 
 def keygen_main(args: argparse.Namespace) -> int:
