@@ -14,7 +14,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q .
 
 install-test: $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,bench]'
 
 demo: install
 	$(BIN)/kalshibot demo --duration $(DURATION)
