@@ -42,15 +42,12 @@ async def test_loss_kill_holds_across_sigkill_restart() -> None:
     assert cell.fired == 1 and cell.notes["sessions"] == 2
 
 
-ADOPT_BUG = (
-    "bug: adopt_orphans=adopt hands the engine OrderUpdates for orders it never created; core/order_tracker.py "
-    "OrderTracker._update returns _NO_MATCH for them, so after a restart the orphans (and their fills) stay unknown"
-)
+# adopt_orphans=adopt: the engine takes over our resting orders of an earlier session (core/order_tracker.py
+# OrderTracker._adopt); before, it ignored their OrderUpdates and the orphans (and their fills) stayed unknown
 
 
-@pytest.mark.xfail(strict=True, reason=ADOPT_BUG)
 def test_engine_adopts_an_orphan_order_update() -> None:
-    """Deterministic pin of the sigkill_restart row's failure, on the pure core."""
+    """The sigkill_restart row on the pure core: an orphan of ours is adopted and managed."""
     from kalshibot.config import parse_settings_text
     from kalshibot.core import events as ev
     from kalshibot.core.engine import Engine
@@ -71,6 +68,5 @@ def test_engine_adopts_an_orphan_order_update() -> None:
     assert "kbc-oldsess-7" in {o.client_order_id for o in e.open_orders()}
 
 
-@pytest.mark.xfail(strict=True, reason=ADOPT_BUG)
 async def test_sigkill_restart_adopts_orphans() -> None:
     await _check("sigkill_restart", 1)

@@ -43,8 +43,18 @@ class OrderTracker:
     and answers still find them, and fill keys are remembered (bounded) so a replayed fill is never counted twice.
     """
 
-    def __init__(self, *, strict: bool = False, retain_ms: int = 300_000, max_fill_keys: int = 200_000) -> None:
+    def __init__(
+        self,
+        *,
+        strict: bool = False,
+        retain_ms: int = 300_000,
+        max_fill_keys: int = 200_000,
+        adopt_prefix: str | None = None,
+    ) -> None:
         self.strict = strict
+        # a resting order we do not track whose client_order_id carries this prefix is ours from an earlier
+        # session (or one we gave up on): adopt it, so the reconciler manages it like any other quote
+        self.adopt_prefix = adopt_prefix
         self.retain_ms = retain_ms
         self._by_coid: dict[str, Order] = {}
         self._by_oid: dict[str, Order] = {}
@@ -322,7 +332,9 @@ class OrderTracker:
     def _update(self, u: ev.OrderUpdate, now_ms: int) -> Applied:
         o = self._find(u.client_order_id, u.order_id)
         if o is None:
-            return _NO_MATCH
+            o = self._adopt(u, now_ms)
+            if o is None:
+                return _NO_MATCH
         self._bind(o, u.order_id)
         o.venue_filled = Count(max(o.venue_filled, u.fill_count))
         if u.status == "resting":
@@ -346,6 +358,22 @@ class OrderTracker:
         if e is not Ev.VENUE_RESTING:
             self._clear_pending(o)
         return self._step(o, e, now_ms)
+
+    def _adopt(self, u: ev.OrderUpdate, now_ms: int) -> Order | None:
+        """Take over a resting order of ours this tracker never created (``adopt_orphans: adopt`` after a
+        restart): it enters as a new order and the venue's ``resting`` moves it to resting / partially filled."""
+        coid = u.client_order_id
+        if (
+            self.adopt_prefix is None
+            or u.status != "resting"
+            or coid is None
+            or not coid.startswith(self.adopt_prefix)
+            or coid in self._by_coid
+        ):
+            return None
+        o = self.new(coid, u.ticker, u.book_side, u.yes_price, Count(u.fill_count + u.remaining_count), now_ms)
+        o.expiration_ts_s = u.expiration_ts_s  # kind stays "quote": the reconciler keeps, amends or cancels it
+        return o
 
     @staticmethod
     def _raise_max(o: Order) -> None:
