@@ -98,3 +98,28 @@ def test_config_structured(section: str, key: str, value: Any) -> None:
         parse_settings_text(text, source="h.yaml", env={}, env_file=None, require_secrets=False)
     except ConfigError as e:
         assert str(e).startswith("h.yaml")  # the message names the file
+
+
+@HYP
+@given(
+    kind=st.sampled_from(["session", "intent", "order_sent", "ack", "reject", "fill", "risk", "cancel", "x"]),
+    fields=st.dictionaries(st.sampled_from(["v", "ts_ms", "session", "price", "count", "order_id", "trade_id",
+                                            "side", "intent_id", "state"]), json_value, max_size=6),
+    torn=st.booleans(),
+)  # fmt: skip
+def test_journal_line_structured(tmp_path_factory: pytest.TempPathFactory, kind: str, fields: Any, torn: bool) -> None:
+    from kalshibot.errors import JournalError
+    from kalshibot.journal.reader import ReaderReport, iter_records
+
+    good = fuzz._load_jsonl(fuzz.DATA / "journal_lines.jsonl")[0]
+    line = json.dumps({**good, "type": kind, **fields})
+    path = tmp_path_factory.mktemp("j") / "journal-2026-01-01.jsonl"
+    path.write_text(json.dumps(good) + "\n" + (line[: len(line) // 2] if torn else line + "\n"))
+    rep = ReaderReport()
+    n = sum(1 for _ in iter_records(path, report=rep))
+    assert n == rep.records and rep.records + len(rep.bad_lines) + len(rep.torn) == 2
+    assert rep.records >= 1  # the good line is never lost to a bad neighbour
+    try:
+        list(iter_records(path, strict=True))
+    except JournalError:
+        assert not rep.ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -10,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from kalshibot.core.events import BookDelta
+from kalshibot.core.fixed import Count, Price
 from kalshibot.errors import WireError
 from kalshibot.net.decode import DeltaMessage, decode_delta, delta_from_obj
 
@@ -108,3 +111,25 @@ def test_known_frames() -> None:
     for bad in (b"{", b"[]", f.replace(b'"sid":2', b'"sid":true'), f.replace(b'"yes"', b'"maybe"')):
         with pytest.raises(WireError):
             decode_delta(bad)
+
+
+def test_fast_built_delta_is_a_frozen_book_delta() -> None:
+    # delta_from_obj builds BookDelta through its slot setters: it must be the same immutable value as __init__'s
+    obj = {
+        "type": "orderbook_delta",
+        "sid": 3,
+        "seq": 9,
+        "msg": {
+            "market_ticker": "M",
+            "price_dollars": "0.4100",
+            "delta_fp": "-2.50",
+            "side": "no",
+            "client_order_id": "c1",
+            "ts_ms": 5,
+        },
+    }
+    got = delta_from_obj(obj, True)
+    want = BookDelta("M", 3, 9, "no", Price(410_000), Count(-250), True, "c1", 5)
+    assert type(got) is BookDelta and got == want and hash(got) == hash(want) and repr(got) == repr(want)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.seq = 10  # type: ignore[misc]

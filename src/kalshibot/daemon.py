@@ -42,6 +42,7 @@ from kalshibot.config import Settings, load_settings
 from kalshibot.core import events as ev
 from kalshibot.core.engine import Engine
 from kalshibot.core.fixed import Count
+from kalshibot.core.orders import State
 from kalshibot.daemon_ops import (
     STALE_MARKET_MS,
     Housekeeping,
@@ -56,6 +57,7 @@ from kalshibot.daemon_support import (
     account_label,
     build_auth,
     note_to_record,
+    split_for_acks,
     start_embedded_sim,
 )
 from kalshibot.errors import JournalError, KalshibotError, UsageError
@@ -66,6 +68,7 @@ from kalshibot.metrics import RISK_STATE_CODE, Metrics
 from kalshibot.net.clock import check_clock
 from kalshibot.net.executor import Executor, ExecutorProtocol, JournalSink
 from kalshibot.net.feed import Feed, MarketData
+from kalshibot.net.ratelimit import BATCH_CREATE_COST_PER_ORDER
 from kalshibot.net.rest import KalshiRest
 from kalshibot.sdnotify import Notifier
 from kalshibot.universe import list_series_tickers, load_universe
@@ -210,17 +213,27 @@ class Daemon:
                 self.summary["orders"] += sum(isinstance(a, ev.PlaceOrder) for a in batch)
                 for a in batch:
                     self.metrics.orders.labels(type(a).__name__).inc()
-                try:
-                    await self.executor.submit(batch)
-                except KalshibotError as e:
-                    log.error("executor failed a batch", error=str(e), actions=len(batch))
-                self._check_two_sided()
+                # one submission per batch-create request, so each is acknowledged as it returns (daemon_support)
+                for part in split_for_acks(batch, self._create_step()):
+                    try:
+                        await self.executor.submit(part)
+                    except KalshibotError as e:
+                        log.error("executor failed a batch", error=str(e), actions=len(part))
+                    self._check_two_sided()
+
+    def _create_step(self) -> int:
+        """Creates per batch request, as ``KalshiRest.batch_create`` chunks them (0: no REST client, no split)."""
+        if self.rest is None or self.paper:
+            return 0
+        return min(self.rest.max_batch_items, self.rest.limiter.write.max_items(BATCH_CREATE_COST_PER_ORDER))
 
     def _check_two_sided(self) -> None:
         if self.first_two_sided_ms is not None or self.engine is None:
             return
         sides: dict[str, set[str]] = {}
         for o in self.engine.open_orders():
+            if o.state in (State.PENDING_NEW, State.UNKNOWN):
+                continue  # not (known to be) resting at the exchange yet
             sides.setdefault(o.ticker, set()).add(o.side)
         if any(len(s) == 2 for s in sides.values()):
             self.first_two_sided_ms = self.clock_ms()

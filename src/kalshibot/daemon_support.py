@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,31 @@ class StateStore:
                 os.unlink(tmp)
 
 
+def split_for_acks(actions: Sequence[ev.Action], step: int) -> list[list[ev.Action]]:
+    """Split one pump round into executor submissions so that each batch-create request is acknowledged as soon as
+    it returns, instead of after the whole round (issue 9, figure 6: at startup every market's first quotes leave in
+    one round, which the write bucket paces into requests a second apart, API.md §7.1).
+
+    The wire stays the same: the first submission carries every non-create action (cancels, amends, ...: the
+    executor sends them before creates anyway) plus the first ``step`` creates, each later one the next ``step``
+    creates in the engine's order, which is how ``batch_create`` chunks them. A create whose cancel is in the same
+    round stays in the first submission, where the executor drops the pair (``Executor._coalesce``)."""
+    places = [a for a in actions if isinstance(a, ev.PlaceOrder)]
+    if step < 1 or len(places) <= step:
+        return [list(actions)]
+    pending_cancel = {a.client_order_id for a in actions if isinstance(a, ev.CancelOrder) and a.order_id is None}
+    first: list[ev.Action] = [a for a in actions if not isinstance(a, ev.PlaceOrder)]
+    sent: list[ev.PlaceOrder] = []
+    for p in places:
+        if p.client_order_id in pending_cancel:
+            first.append(p)  # never sent: the executor drops it with its cancel
+        else:
+            sent.append(p)
+    parts: list[list[ev.Action]] = [[*first, *sent[:step]]]
+    parts.extend(list(sent[i : i + step]) for i in range(step, len(sent), step))
+    return parts
+
+
 def note_to_record(note: ev.Note, session: str, ts_ms: int) -> Any:
     if isinstance(note, ev.IntentNote):
         return intent_record(note, session, ts_ms)
@@ -168,5 +194,6 @@ __all__ = [
     "account_label",
     "build_auth",
     "note_to_record",
+    "split_for_acks",
     "start_embedded_sim",
 ]

@@ -106,11 +106,10 @@ class QuotingCore:
             size_tolerance=config.size_tolerance,
         )
         self._markets: dict[str, MarketState] = {}
-        self.orders = OrderTracker(strict=config.strict, adopt_prefix=client_order_id_prefix)
+        self.orders = OrderTracker(strict=config.strict)
         self.desk = RiskDesk(config.risk)
         self._exchange_ok = True
         self._epoch = 0  # bumped by every event that is not a book delta (see _requote's cache)
-        self._refusing: set[str] = set()  # markets whose last desired quote risk refused in part
         self._shutdown = False
         self._heap: list[tuple[int, int, str]] = []  # (deadline_ms, version, ticker)
         self._next_prune_ms = 0
@@ -182,10 +181,6 @@ class QuotingCore:
             bids = tuple(lv for lv in bids if ("bid", lv[0]) not in refused)
             asks = tuple(lv for lv in asks if ("ask", lv[0]) not in refused)
         out += self._intents(m, now_ms, top, {"bid": bids, "ask": asks}, reason, refused)
-        if any(m.refusals.values()):
-            self._refusing.add(ticker)
-        else:
-            self._refusing.discard(ticker)
         out += self._actions(m, steps, now_ms, top.book_seq, block)
         m.last_quote_ms = now_ms
         m.last_quote_seq = top.book_seq

@@ -25,6 +25,14 @@ Internally money is in micro-dollars x centi-contracts ("x units", exact product
 values are micro-dollars, rounded so that losses and stakes are never understated (ceil) and PnL never overstated
 (floor). Daily PnL = realized - fees + marked-to-market, minus the same total at the start of the trading day
 (:meth:`Portfolio.start_day`, called by the engine at the day boundary: there is no clock here).
+
+Money at stake is cached, because the risk guard asks for it on every order check (the hot path): per market its
+two losses, per event its stake and the account total, each for the portfolio as it is (no hypothetical order).
+Every :class:`Portfolio` method that changes a market's position, cost, resting orders, settlement value, event or
+mutual exclusivity invalidates that market, its event(s) and the account (marks do not enter money at stake). A
+check *as if* an order rested then recomputes only the market(s) the hypothetical touches (its ticker, and the
+market of the order it replaces), their event, and adjusts the cached account total by the difference: O(markets
+in one event) instead of O(all markets). Hence: change :class:`MarketPosition` records only through the portfolio.
 """
 
 from __future__ import annotations
@@ -145,9 +153,7 @@ class MarketPosition:
         """The known loss once the result is determined (None before): linear in the YES value."""
         if self.settlement_value is None:
             return None
-        loss_no, loss_yes = self.losses_x(change)
-        num = loss_no * ONE_DOLLAR + (loss_yes - loss_no) * self.settlement_value
-        return -((-num) // ONE_DOLLAR)
+        return _fixed_loss(self.losses_x(change), self.settlement_value)
 
     def stake_x(self, change: Hypothetical | None = None) -> int:
         fixed = self.fixed_loss_x(change)
@@ -167,6 +173,12 @@ class MarketPosition:
         return sum(o.remaining for oid, o in self.orders.items() if o.side == side and oid != exclude)
 
 
+def _fixed_loss(losses: tuple[int, int], settlement_value: int) -> int:
+    loss_no, loss_yes = losses
+    num = loss_no * ONE_DOLLAR + (loss_yes - loss_no) * settlement_value
+    return -((-num) // ONE_DOLLAR)
+
+
 class Portfolio:
     """All our markets. The engine feeds it fills, resting-order changes, marks, determinations and settlements;
     the risk guard reads money at stake and daily PnL from it."""
@@ -175,11 +187,27 @@ class Portfolio:
         self._markets: dict[str, MarketPosition] = {}
         self._order_market: dict[str, str] = {}
         self._day_base_x = 0
+        # money-at-stake caches (module docstring): valid entries only, dropped by _touch
+        self._events: dict[str, dict[str, MarketPosition]] = {}  # event ticker -> its markets (settled included)
+        self._losses_cache: dict[str, tuple[int, int]] = {}  # ticker -> losses_x()
+        self._event_cache: dict[str, int] = {}  # event ticker -> _event_stake_x(e, None)
+        self._account_clean = 0  # sum of _event_cache's values
+        self._dirty_events: set[str] = set()  # events whose stake must be recomputed into the account total
+        # the last hypothetical judged (by identity: the guard asks market, event and account stake for the same
+        # object in a row) and what was computed for it; dropped by _touch
+        self._hyp: Hypothetical | None = None
+        self._hyp_losses: dict[str, tuple[int, int]] = {}
+        self._hyp_events: dict[str, int] = {}
 
     # --- registry ---------------------------------------------------------------------------------------
     def add_market(self, spec: MarketSpec) -> MarketPosition:
         m = self.ensure_market(spec.ticker, spec.event_ticker, spec.mutually_exclusive)
-        m.event_ticker, m.mutually_exclusive = spec.event_ticker, spec.mutually_exclusive
+        if m.event_ticker != spec.event_ticker or m.mutually_exclusive != spec.mutually_exclusive:
+            self._touch(m)  # the old event loses this market
+            self._events[m.event_ticker].pop(m.ticker, None)
+            m.event_ticker, m.mutually_exclusive = spec.event_ticker, spec.mutually_exclusive
+            self._events.setdefault(m.event_ticker, {})[m.ticker] = m
+            self._touch(m)  # and the new one gains it
         return m
 
     def ensure_market(
@@ -190,7 +218,20 @@ class Portfolio:
             # an unknown market is its own event (independent) until add_market says otherwise
             m = MarketPosition(ticker, event_ticker or ticker, mutually_exclusive)
             self._markets[ticker] = m
+            self._events.setdefault(m.event_ticker, {})[ticker] = m
+            self._touch(m)
         return m
+
+    def _touch(self, m: MarketPosition) -> None:
+        """``m``'s money at stake may have changed: drop its cached losses and its event's stake (taken out of the
+        account total until recomputed)."""
+        self._losses_cache.pop(m.ticker, None)
+        self._hyp = None
+        e = m.event_ticker
+        old = self._event_cache.pop(e, None)
+        if old is not None:
+            self._account_clean -= old
+        self._dirty_events.add(e)
 
     def market(self, ticker: str) -> MarketPosition | None:
         return self._markets.get(ticker)
@@ -219,6 +260,7 @@ class Portfolio:
         if count < 0:
             raise ValueError("fill count must be >= 0")
         m = self.ensure_market(ticker)
+        self._touch(m)
         if side == "bid":
             m.buy(True, yes_price, count)
         else:
@@ -242,11 +284,14 @@ class Portfolio:
         m = self.ensure_market(ticker)
         m.orders[order_id] = RestingOrder(order_id, ticker, side, price, remaining)
         self._order_market[order_id] = ticker
+        self._touch(m)
 
     def remove_order(self, order_id: str) -> None:
         ticker = self._order_market.pop(order_id, None)
         if ticker is not None:
-            self._markets[ticker].orders.pop(order_id, None)
+            m = self._markets[ticker]
+            m.orders.pop(order_id, None)
+            self._touch(m)
 
     def order(self, order_id: str) -> RestingOrder | None:
         ticker = self._order_market.get(order_id)
@@ -264,7 +309,9 @@ class Portfolio:
 
     def determine(self, ticker: str, yes_value: Price) -> None:
         """The result is known (WS ``determined``): mark to it and count only its loss (API.md §9)."""
-        self.ensure_market(ticker).settlement_value = yes_value
+        m = self.ensure_market(ticker)
+        m.settlement_value = yes_value
+        self._touch(m)
 
     def settle(self, ticker: str, yes_value: Price | None = None) -> Money:
         """Settlement: pay $1 per winning contract (``yes_value`` per YES for scalar markets); realizes the
@@ -275,6 +322,7 @@ class Portfolio:
             raise ValueError(f"settle {ticker}: no settlement value")
         for oid in list(m.orders):
             self._order_market.pop(oid, None)
+        self._touch(m)
         return _floor_money(m.settle(value))
 
     def set_position(self, ticker: str, position: Count) -> None:
@@ -284,6 +332,7 @@ class Portfolio:
         m = self.ensure_market(ticker)
         if position == m.position:
             return
+        self._touch(m)
         if m.position != 0 and (position > 0) == (m.position > 0) and position != 0:
             m.cost_x = m.cost_x * abs(position) // abs(m.position)
         else:
@@ -375,29 +424,87 @@ class Portfolio:
         m = self._markets.get(ticker)
         if m is None:
             m = MarketPosition(ticker, ticker)
-        return _ceil_money(m.stake_x(change))
+            return _ceil_money(m.stake_x(change))
+        return _ceil_money(self._market_stake_x(m, change))
 
     def event_stake(self, event_ticker: str, change: Hypothetical | None = None) -> Money:
         return _ceil_money(self._event_stake_x(event_ticker, change))
 
     def account_stake(self, change: Hypothetical | None = None) -> Money:
-        events = {m.event_ticker for m in self._markets.values()}
-        if change is not None and change.ticker not in self._markets:
-            events.add(change.ticker)
-        return _ceil_money(sum(self._event_stake_x(e, change) for e in events))
+        for e in self._dirty_events:
+            self._event_stake_x(e, None)  # recomputed into the cache and the account total
+        self._dirty_events.clear()
+        acc = self._account_clean
+        if change is None:
+            return _ceil_money(acc)
+        # only the events of the market(s) the hypothetical touches change (module docstring)
+        for e in self._events_touched(change):
+            acc += self._event_stake_x(e, change) - self._event_stake_x(e, None)
+        return _ceil_money(acc)
 
     def event_of(self, ticker: str) -> str:
         m = self._markets.get(ticker)
         return ticker if m is None else m.event_ticker
 
+    def _touches(self, m: MarketPosition, change: Hypothetical | None) -> bool:
+        """Whether judging ``change`` changes ``m``'s losses (its market, or the market of the order it replaces)."""
+        return change is not None and (change.ticker == m.ticker or change.replaces in m.orders)
+
+    def _events_touched(self, change: Hypothetical) -> set[str]:
+        # an unknown ticker is its own event (ensure_market), judged with a fresh, empty position
+        events = {self.event_of(change.ticker)}
+        if change.replaces is not None:
+            t = self._order_market.get(change.replaces)
+            if t is not None:
+                events.add(self._markets[t].event_ticker)
+        return events
+
+    def _for(self, change: Hypothetical) -> None:
+        if change is not self._hyp:
+            self._hyp = change
+            self._hyp_losses.clear()
+            self._hyp_events.clear()
+
+    def _losses(self, m: MarketPosition, change: Hypothetical | None) -> tuple[int, int]:
+        if change is not None and self._touches(m, change):
+            self._for(change)
+            got = self._hyp_losses.get(m.ticker)
+            if got is None:
+                got = self._hyp_losses[m.ticker] = m.losses_x(change)
+            return got
+        got = self._losses_cache.get(m.ticker)
+        if got is None:
+            got = self._losses_cache[m.ticker] = m.losses_x()
+        return got
+
+    def _market_stake_x(self, m: MarketPosition, change: Hypothetical | None) -> int:
+        losses = self._losses(m, change)
+        if m.settlement_value is not None:
+            return max(0, _fixed_loss(losses, m.settlement_value))
+        return max(0, *losses)
+
     def _event_stake_x(self, event_ticker: str, change: Hypothetical | None) -> int:
-        ms = [m for m in self._markets.values() if m.event_ticker == event_ticker and not m.settled]
+        if change is None:
+            got = self._event_cache.get(event_ticker)
+            if got is None:
+                got = self._event_cache[event_ticker] = self._event_stake_scan(event_ticker, None)
+                self._account_clean += got
+            return got
+        self._for(change)
+        got = self._hyp_events.get(event_ticker)
+        if got is None:
+            got = self._hyp_events[event_ticker] = self._event_stake_scan(event_ticker, change)
+        return got
+
+    def _event_stake_scan(self, event_ticker: str, change: Hypothetical | None) -> int:
+        members = self._events.get(event_ticker)
+        ms = [m for m in members.values() if not m.settled] if members else []
         if change is not None and change.ticker not in self._markets and change.ticker == event_ticker:
             ms.append(MarketPosition(change.ticker, change.ticker))
         if not ms:
             return 0
         if not any(m.mutually_exclusive for m in ms):
-            return sum(m.stake_x(change) for m in ms)
+            return sum(self._market_stake_x(m, change) for m in ms)
         # mutually exclusive: at most one market resolves YES
         fixed = 0
         open_: list[tuple[int, int]] = []
@@ -405,11 +512,11 @@ class Portfolio:
         for m in ms:
             if m.settlement_value == ONE_DOLLAR:
                 winner = m
-            f = m.fixed_loss_x(change)
-            if f is None:
-                open_.append(m.losses_x(change))
+            losses = self._losses(m, change)
+            if m.settlement_value is None:
+                open_.append(losses)
             else:
-                fixed += f
+                fixed += _fixed_loss(losses, m.settlement_value)
         if winner is not None:
             # the one YES is known: every undetermined market resolves NO
             return max(0, fixed + sum(no for no, _ in open_))

@@ -11,6 +11,8 @@ and reject exactly the same objects and produce the same ``BookDelta``. Message 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import fields
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -128,7 +130,40 @@ def delta_from_obj(obj: Any, no_in_yes_prices: bool) -> BookDelta:
     sub = msg.get("subaccount")
     if sub is not None and type(sub) is not int:
         raise _bad("subaccount must be an integer")
-    return BookDelta(ticker, sid, seq, side, price, delta, no_in_yes_prices, coid, ts_ms or 0)
+    # the same frozen BookDelta the dataclass __init__ builds, field by field through the slot descriptors (the
+    # generated __init__ goes through object.__setattr__ per field, about twice the cost; see docs/benchmarks.md)
+    d: BookDelta = _new(BookDelta)
+    _set_ticker(d, ticker)
+    _set_sid(d, sid)
+    _set_seq(d, seq)
+    _set_side(d, side)
+    _set_price(d, price)
+    _set_delta(d, delta)
+    _set_no_in_yes(d, no_in_yes_prices)
+    _set_coid(d, coid)
+    _set_ts(d, ts_ms or 0)
+    return d
+
+
+def _slot_setter(name: str) -> Callable[[BookDelta, Any], None]:
+    setter: Callable[[BookDelta, Any], None] = getattr(BookDelta, name).__set__
+    return setter
+
+
+# BookDelta is a frozen slots dataclass: these are its member descriptors' setters (every field is set once here;
+# tests/test_net_decode.py checks the result equals BookDelta(...) field for field)
+_new = object.__new__
+_set_ticker = _slot_setter("ticker")
+_set_sid = _slot_setter("sid")
+_set_seq = _slot_setter("seq")
+_set_side = _slot_setter("side")
+_set_price = _slot_setter("price")
+_set_delta = _slot_setter("delta")
+_set_no_in_yes = _slot_setter("no_in_yes_prices")
+_set_coid = _slot_setter("client_order_id")
+_set_ts = _slot_setter("ts_ms")
+if len(fields(BookDelta)) != 9:  # pragma: no cover - a new BookDelta field must be set above too
+    raise ImportError("net/decode.py: BookDelta gained a field; set it in delta_from_obj")
 
 
 def decode_delta(frame: bytes | str, no_in_yes_prices: bool = True) -> BookDelta:

@@ -36,7 +36,7 @@ import orjson
 import structlog
 from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
 
 from kalshibot.core import events as ev
 from kalshibot.core.book import SequenceTracker
@@ -51,6 +51,7 @@ log = structlog.get_logger(__name__)
 MARKET_CHANNELS = ("orderbook_delta", "trade")
 ACCOUNT_CHANNELS = ("fill", "user_orders", "market_positions", "order_group_updates", "market_lifecycle_v2")
 TERMINAL_ERRORS = frozenset({10, 25})  # channel error, subscription buffer overflow (API.md §5.4)
+_UNPARSED: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,9 +303,16 @@ class Feed:
             task = asyncio.get_running_loop().create_task(self.on_connect())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        # frames as bytes (orjson parses and checks the UTF-8 itself: no str copy per frame) and recv() in a plain
+        # loop rather than through the async iterator, which is what ``async for`` over the connection adds
+        # (issue 9, figure 2); the iterator's one job, ending quietly on a normal close, is done here
+        recv = ws.recv
+        handle = self.handle_frame
         try:
-            async for frame in ws:
-                self.handle_frame(frame)
+            while True:
+                handle(await recv(decode=False))
+        except ConnectionClosedOK:
+            pass
         finally:
             writer.cancel()
 
@@ -327,12 +335,47 @@ class Feed:
         """Decode one frame and dispatch it (public so tests and replay can feed frames without a socket).
 
         Decoding fills ``self._out``; the callbacks run only after the frame decoded cleanly, outside the
-        ``try``, so a bug in a consumer is never mistaken for (and swallowed as) a bad frame."""
+        ``try``, so a bug in a consumer is never mistaken for (and swallowed as) a bad frame.
+
+        ``orderbook_delta`` frames in sequence take a straight path (no output list, no dispatch; issue 9, figure
+        2): the same checks in the same order as :meth:`_on_delta`, which still handles everything else about a
+        delta (a sequence gap, a market awaiting its snapshot)."""
         self.stats.messages += 1
+        d: ev.BookDelta | None = None
+        try:
+            obj = orjson.loads(frame)
+            if type(obj) is dict and obj.get("type") == "orderbook_delta":
+                d = delta_from_obj(obj, self.use_yes_price)
+        except (orjson.JSONDecodeError, DataError, ValidationError, KeyError, TypeError, ValueError) as e:
+            self._bad_frame(e, frame)
+            return
+        if d is not None:
+            t = d.ticker
+            if t not in self._awaiting and self._book_sid.get(t) == d.sid:
+                try:
+                    fresh = self._seq.check(d.sid, d.seq)
+                except SequenceGapError:
+                    fresh = None  # the general path below reports and resyncs
+                if fresh is not None:
+                    if fresh:  # _on_delta's accept, inlined: this runs for nearly every frame
+                        stats = self.stats
+                        stats.deltas += 1
+                        now = self.clock_ms()
+                        stats.last_msg_ms[t] = now
+                        self.on_event(d)
+                        if self.on_market_data is not None:
+                            self.on_market_data(MarketData("book", now, market_fields(d), d))
+                    return
+        self._handle_slow(frame, obj)
+
+    def _handle_slow(self, frame: str | bytes, obj: Any = _UNPARSED) -> None:
+        """The general path for any frame (the fast path's reference: tests check they agree); ``obj`` is the
+        frame already parsed, if it was."""
         self._out = []
         self._in_frame = True
         try:
-            obj = orjson.loads(frame)
+            if obj is _UNPARSED:
+                obj = orjson.loads(frame)
             if type(obj) is not dict:
                 raise DataError("frame is not a JSON object")
             kind = obj.get("type")
@@ -341,9 +384,7 @@ class Feed:
             else:
                 self._dispatch(kind, obj)
         except (orjson.JSONDecodeError, DataError, ValidationError, KeyError, TypeError, ValueError) as e:
-            self.stats.bad_frames += 1
-            self._out = [x for x in self._out if isinstance(x, ev.BookGap)]  # a resync already asked for stands
-            log.warning("bad frame", error=f"{type(e).__name__}: {str(e)[:200]}", frame=str(frame[:120]))
+            self._bad_frame(e, frame)
         finally:
             self._in_frame = False
         out, self._out = self._out, []
@@ -353,6 +394,12 @@ class Feed:
                     self.on_market_data(item)
             else:
                 self.on_event(item)
+
+    def _bad_frame(self, e: Exception, frame: str | bytes) -> None:
+        self.stats.bad_frames += 1
+        self._out = [x for x in self._out if isinstance(x, ev.BookGap)]  # a resync already asked for stands
+        head = frame[:120].decode(errors="replace") if isinstance(frame, bytes) else frame[:120]
+        log.warning("bad frame", error=f"{type(e).__name__}: {str(e)[:200]}", frame=head)
 
     def _emit(self, e: ev.Event) -> None:
         if self._in_frame:

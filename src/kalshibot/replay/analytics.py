@@ -31,6 +31,7 @@ from kalshibot.core.fixed import COUNT_ONE, Count, Money, Price
 from kalshibot.replay.fillmodels import LevelBook
 
 DEFAULT_HORIZONS_MS: tuple[int, ...] = (1_000, 5_000, 30_000, 60_000, 300_000)
+_NEVER = 1 << 62  # "no markout pending" for the due-time guard in advance()
 TOKEN_COST = {"create": 10, "amend": 10, "decrease": 10, "cancel": 2}  # API.md §7.1
 MARK_SAMPLE_MS = 1_000  # the PnL curve is sampled at every fill and at most once a second of data time otherwise
 
@@ -150,14 +151,24 @@ class _Pending:
 
 
 class Analytics:
-    def __init__(self, horizons_ms: tuple[int, ...] = DEFAULT_HORIZONS_MS, series_cap: int = 2_000) -> None:
+    def __init__(
+        self,
+        horizons_ms: tuple[int, ...] = DEFAULT_HORIZONS_MS,
+        series_cap: int = 2_000,
+        books: dict[str, LevelBook] | None = None,
+    ) -> None:
+        """``books``: public books kept by the caller, who applies every market event to them *before* calling
+        :meth:`on_market` (the replayer shares one set between its lanes instead of each lane applying every
+        event again); None = this instance keeps and updates its own."""
         self.horizons = tuple(sorted(set(horizons_ms)))
         self.markets: dict[str, MarketStats] = {}
-        self.books: dict[str, LevelBook] = {}
+        self._own_books = books is None
+        self.books: dict[str, LevelBook] = {} if books is None else books
         self.orders = {k: 0 for k in TOKEN_COST}
         self._pending: dict[int, deque[_Pending]] = {h: deque() for h in self.horizons}
         self._markout_sum: dict[int, int] = {h: 0 for h in self.horizons}
         self._markout_n: dict[int, int] = {h: 0 for h in self.horizons}
+        self._next_due = _NEVER  # <= the earliest due_ms at the head of the _pending queues
         self.now_ms = 0
         self.start_ms: int | None = None
         self._peak: Fraction | None = None
@@ -177,9 +188,25 @@ class Analytics:
 
     def advance(self, ts_ms: int) -> None:
         """Time passes to ``ts_ms``: uptime accrues, markouts due strictly before it are evaluated with the mids
-        as they are now (the state after every event at or before their due time)."""
+        as they are now (the state after every event at or before their due time).
+
+        Uptime accrues lazily (:meth:`_catch_up`): a market's uptime fields only change when its own quote or
+        settlement state changes, so advancing every market on every event (O(markets) per event) is deferred to
+        the next time that market is touched, or to :meth:`finish`. The sums are the same: the intervals
+        telescope while the market's state is constant (tests/test_replay_analytics_lazy.py checks this against
+        the eager computation)."""
         if ts_ms < self.now_ms:
             ts_ms = self.now_ms  # journals from several processes may interleave by a few ms: never go back
+        if ts_ms > self._next_due:
+            self._pop_markouts(ts_ms)
+        self.now_ms = ts_ms
+        if self.start_ms is None:
+            self.start_ms = ts_ms
+        if self._last_sample_ms is None or ts_ms - self._last_sample_ms >= MARK_SAMPLE_MS:
+            self._sample()
+
+    def _pop_markouts(self, ts_ms: int) -> None:
+        nxt = _NEVER
         for h in self.horizons:
             q = self._pending[h]
             while q and q[0].due_ms < ts_ms:
@@ -190,20 +217,31 @@ class Analytics:
                 if mid is not None:
                     self._markout_sum[h] += p.sign * (mid - p.price) * p.count
                     self._markout_n[h] += p.count
-        for m in self.markets.values():
-            if m.first_ms is not None and not m.settled and ts_ms > m.last_ms:
+            if q and q[0].due_ms < nxt:
+                nxt = q[0].due_ms
+        self._next_due = nxt
+
+    def _catch_up(self, m: MarketStats) -> None:
+        """Accrue ``m``'s uptime up to ``now_ms`` with its current state; call before changing that state."""
+        ts_ms = self.now_ms
+        if ts_ms > m.last_ms:
+            if m.first_ms is not None and not m.settled:
                 dt = ts_ms - m.last_ms
                 m.observed_ms += dt
                 if m.our_bid is not None and m.our_ask is not None:
                     m.two_sided_ms += dt
                 if m.our_bid is not None or m.our_ask is not None:
                     m.quoted_ms += dt
-            m.last_ms = max(m.last_ms, ts_ms)
-        self.now_ms = ts_ms
-        if self.start_ms is None:
-            self.start_ms = ts_ms
-        if self._last_sample_ms is None or ts_ms - self._last_sample_ms >= MARK_SAMPLE_MS:
-            self._sample()
+            m.last_ms = ts_ms
+
+    def _touch(self, ticker: str) -> MarketStats:
+        m = self.markets.get(ticker)
+        if m is None:
+            # a new market: the eager form would have moved its last_ms to now without accruing (no first_ms)
+            m = self.markets[ticker] = MarketStats(ticker, last_ms=self.now_ms)
+        else:
+            self._catch_up(m)
+        return m
 
     def on_market(self, ev: BookSnapshot | BookDelta | TradePrint, ts_ms: int) -> None:
         self.advance(ts_ms)
@@ -212,21 +250,24 @@ class Analytics:
         book = self.books.get(ev.ticker)
         if book is None:
             book = self.books[ev.ticker] = LevelBook()
-        if isinstance(ev, BookSnapshot):
-            book.apply_snapshot(ev)
-        else:
-            book.apply_delta(ev)
-        m = self.market(ev.ticker)
+        if self._own_books:
+            if isinstance(ev, BookSnapshot):
+                book.apply_snapshot(ev)
+            else:
+                book.apply_delta(ev)
+        m = self.market(ev.ticker)  # a book change is not a change of our quote state: no uptime catch-up
         if m.first_ms is None:
             m.first_ms = m.last_ms = ts_ms
-        mid = book.mid()
-        if mid is not None:
-            m.mark = mid
-        self._record_quotes(m, ts_ms)
+        bids, asks = book.bids, book.asks
+        bb = max(bids) if bids else None
+        ba = min(asks) if asks else None
+        if bb is not None and ba is not None:
+            m.mark = (bb + ba) // 2  # LevelBook.mid()
+        self._record_quotes(m, ts_ms, top=(bb, ba))
 
     def on_quotes(self, ticker: str, bid: Price | None, ask: Price | None, ts_ms: int) -> None:
         self.advance(ts_ms)
-        m = self.market(ticker)
+        m = self._touch(ticker)
         if m.first_ms is None:
             m.first_ms = m.last_ms = ts_ms
         if (m.our_bid, m.our_ask) != (bid, ask):
@@ -271,6 +312,8 @@ class Analytics:
             m.spread_contracts += count
         for h in self.horizons:
             self._pending[h].append(_Pending(ts_ms + h, ticker, sign, yes_price, count))
+            if ts_ms + h < self._next_due:
+                self._next_due = ts_ms + h
         s = self.inventory.get(ticker)
         if s is None:
             s = self.inventory[ticker] = Series(self.series_cap)
@@ -280,7 +323,7 @@ class Analytics:
     def on_settlement(self, ticker: str, yes_value: Price, ts_ms: int) -> None:
         """The market determined at ``yes_value`` per YES contract: the open position pays out."""
         self.advance(ts_ms)
-        m = self.market(ticker)
+        m = self._touch(ticker)
         if m.settled:
             return
         pos = m.position
@@ -303,6 +346,8 @@ class Analytics:
     def finish(self, end_ms: int | None = None) -> Summary:
         if end_ms is not None:
             self.advance(end_ms)
+        for m in self.markets.values():
+            self._catch_up(m)
         # horizons past the end of the data are known only for markets that settled: the value is final
         for h in self.horizons:
             for p in self._pending[h]:
@@ -311,6 +356,7 @@ class Analytics:
                     self._markout_sum[h] += p.sign * (v - p.price) * p.count
                     self._markout_n[h] += p.count
             self._pending[h].clear()
+        self._next_due = _NEVER
         self._sample(force=True)
         mk: list[MarketSummary] = []
         for t in sorted(self.markets):
@@ -365,10 +411,17 @@ class Analytics:
         self._max_dd = max(self._max_dd, self._peak - pnl)
         self.pnl_series.add(self.now_ms, int(pnl // 1))
 
-    def _record_quotes(self, m: MarketStats, ts_ms: int, force: bool = False) -> None:
-        book = self.books.get(m.ticker)
-        bb = book.best_bid() if book else None
-        ba = book.best_ask() if book else None
+    def _record_quotes(
+        self, m: MarketStats, ts_ms: int, force: bool = False, top: tuple[int | None, int | None] | None = None
+    ) -> None:
+        bb: int | None
+        ba: int | None
+        if top is None:
+            book = self.books.get(m.ticker)
+            bb = book.best_bid() if book else None
+            ba = book.best_ask() if book else None
+        else:
+            bb, ba = top  # the caller just computed the book's best bid/ask
         s = self.quotes.get(m.ticker)
         if s is None:
             s = self.quotes[m.ticker] = Series(self.series_cap)

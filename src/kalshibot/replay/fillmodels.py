@@ -294,9 +294,15 @@ class QueueModel(FillModel):
     def _book_fills(self, st: MarketFillState) -> list[ModelFill]:
         """A level on the other side at or through our resting price would have traded with us."""
         fills: list[ModelFill] = []
+        if not st.orders:
+            return fills
         for o in st.sorted_orders():
             other = _opposite(o.side)
             levels = st.book.side(other)
+            # the usual case, nothing on the other side reaches our price: skip the sort below (it would stop at
+            # its first, best, level anyway)
+            if not levels or not crosses(o.side, o.price, max(levels) if other == "bid" else min(levels)):
+                continue
             left = int(o.remaining)
             for p in sorted(levels, reverse=(other == "bid")):
                 if left <= 0 or not crosses(o.side, o.price, p):

@@ -31,7 +31,7 @@ from typing import Any
 from kalshibot.core.events import BookDelta, BookSide, BookSnapshot, TimeInForce, TradePrint
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Money, Price, parse_count, parse_money, parse_price
 from kalshibot.replay.analytics import DEFAULT_HORIZONS_MS, Analytics, Summary
-from kalshibot.replay.fillmodels import make_fill_model
+from kalshibot.replay.fillmodels import LevelBook, make_fill_model
 from kalshibot.replay.venue import VenueFill, VirtualVenue
 
 Record = Mapping[str, Any]
@@ -75,8 +75,10 @@ def reject_ends_order(rec: Record) -> bool:
 class Lane:
     name = "lane"
 
-    def __init__(self, horizons_ms: tuple[int, ...], series_cap: int) -> None:
-        self.analytics = Analytics(horizons_ms, series_cap)
+    def __init__(
+        self, horizons_ms: tuple[int, ...], series_cap: int, books: dict[str, LevelBook] | None = None
+    ) -> None:
+        self.analytics = Analytics(horizons_ms, series_cap, books)
         self.fills = 0
 
     def on_market(self, ev: MarketEvent, ts_ms: int) -> None:
@@ -93,8 +95,10 @@ class Lane:
 
 
 class ModelLane(Lane):
-    def __init__(self, model: str, horizons_ms: tuple[int, ...], series_cap: int) -> None:
-        super().__init__(horizons_ms, series_cap)
+    def __init__(
+        self, model: str, horizons_ms: tuple[int, ...], series_cap: int, books: dict[str, LevelBook] | None = None
+    ) -> None:
+        super().__init__(horizons_ms, series_cap, books)
         self.name = model
         self.venue = VirtualVenue(make_fill_model(model), id_prefix=f"replay-{model}")
         self._real_to_coid: dict[str, str] = {}
@@ -204,8 +208,10 @@ class RecordedLane(Lane):
 
     name = "recorded"
 
-    def __init__(self, horizons_ms: tuple[int, ...], series_cap: int) -> None:
-        super().__init__(horizons_ms, series_cap)
+    def __init__(
+        self, horizons_ms: tuple[int, ...], series_cap: int, books: dict[str, LevelBook] | None = None
+    ) -> None:
+        super().__init__(horizons_ms, series_cap, books)
         self._orders: dict[str, _RecOrder] = {}  # by client_order_id
         self._real_to_coid: dict[str, str] = {}
         self.seen_fills: set[tuple[str, str]] = set()
@@ -324,13 +330,16 @@ class Replayer:
         market_event: Callable[[Record], MarketEvent | None] | None = None,
     ) -> None:
         self.lanes: dict[str, Lane] = {}
+        # every lane's analytics sees the same public book: keep it once here (applied in feed) rather than once
+        # per lane
+        self.books: dict[str, LevelBook] = {}
         for m in models:
             if m in self.lanes:
                 continue
             if m == "recorded":
-                self.lanes[m] = RecordedLane(horizons_ms, series_cap)
+                self.lanes[m] = RecordedLane(horizons_ms, series_cap, self.books)
             else:
-                self.lanes[m] = ModelLane(m, horizons_ms, series_cap)
+                self.lanes[m] = ModelLane(m, horizons_ms, series_cap, self.books)
         from kalshibot.replay.sources import market_event_of
 
         self._market_event = market_event or market_event_of
@@ -350,6 +359,14 @@ class Replayer:
         if t in ("book", "trade"):
             ev = self._market_event(rec)
             if ev is not None:
+                if not isinstance(ev, TradePrint):
+                    book = self.books.get(ev.ticker)
+                    if book is None:
+                        book = self.books[ev.ticker] = LevelBook()
+                    if isinstance(ev, BookSnapshot):
+                        book.apply_snapshot(ev)
+                    else:
+                        book.apply_delta(ev)
                 for lane in self.lanes.values():
                     lane.on_market(ev, ts)
         elif t == "session":

@@ -23,6 +23,35 @@ from kalshibot.core.fixed import Count, Price, parse_count, parse_price
 from kalshibot.errors import UsageError
 
 MARKET_TYPES = frozenset({"book", "trade"})
+# A journal repeats the same few hundred price and size strings; parsing each once is the biggest single cost of
+# turning a record into an event. Only successful parses of ``str`` are stored, so bad input still raises every
+# time; bounded so a pathological file cannot grow them without limit.
+MEMO_MAX = 50_000
+_PRICES: dict[str, Price] = {}
+_COUNTS: dict[str, Count] = {}
+_SIGNED: dict[str, Count] = {}
+
+
+def _price(v: Any) -> Price:
+    if type(v) is str:
+        r = _PRICES.get(v)
+        if r is None:
+            r = parse_price(v)
+            if len(_PRICES) < MEMO_MAX:
+                _PRICES[v] = r
+        return r
+    return parse_price(v)
+
+
+def _count(v: Any, memo: dict[str, Count] = _COUNTS, signed: bool = False) -> Count:
+    if type(v) is str:
+        r = memo.get(v)
+        if r is None:
+            r = parse_count(v, signed=signed)
+            if len(memo) < MEMO_MAX:
+                memo[v] = r
+        return r
+    return parse_count(v, signed=signed)
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -97,8 +126,8 @@ def market_event_of(rec: Mapping[str, Any]) -> BookSnapshot | BookDelta | TradeP
         return TradePrint(
             ticker=str(rec["ticker"]),
             trade_id=str(rec["trade_id"]),
-            yes_price=parse_price(rec["yes_price"]),
-            count=parse_count(rec["count"]),
+            yes_price=_price(rec["yes_price"]),
+            count=_count(rec["count"]),
             taker_outcome="no" if rec.get("taker_side") == "no" else "yes",
             ts_ms=ts,
         )
@@ -109,8 +138,8 @@ def market_event_of(rec: Mapping[str, Any]) -> BookSnapshot | BookDelta | TradeP
             ticker=str(rec["ticker"]),
             sid=int(rec.get("sid") or 0),
             seq=int(rec.get("seq") or 0),
-            yes=tuple((parse_price(p), parse_count(c)) for p, c in rec.get("yes") or ()),
-            no=tuple((parse_price(p), parse_count(c)) for p, c in rec.get("no") or ()),
+            yes=tuple((_price(p), _count(c)) for p, c in rec.get("yes") or ()),
+            no=tuple((_price(p), _count(c)) for p, c in rec.get("no") or ()),
             ts_ms=ts,
         )
     coid = rec.get("client_order_id")
@@ -119,8 +148,8 @@ def market_event_of(rec: Mapping[str, Any]) -> BookSnapshot | BookDelta | TradeP
         sid=int(rec.get("sid") or 0),
         seq=int(rec.get("seq") or 0),
         side="no" if rec.get("side") == "no" else "yes",
-        price=Price(parse_price(rec["price"])),
-        delta=Count(parse_count(rec["delta"], signed=True)),
+        price=_price(rec["price"]),
+        delta=_count(rec["delta"], _SIGNED, True),
         client_order_id=coid if isinstance(coid, str) else None,
         ts_ms=ts,
     )
