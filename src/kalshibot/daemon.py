@@ -267,7 +267,7 @@ class Daemon:
         self._persist_state()
 
     async def _universe_refresher(self) -> None:
-        interval = 180.0
+        interval = self.settings.universe.refresh_s
         while True:
             await asyncio.sleep(interval)
             try:

@@ -122,6 +122,7 @@ class UniverseSection(Section):
     allow_more_than_five: bool = False
     markets: list[Ticker] | None = None
     max_markets_per_series: PosInt | None = 20
+    refresh_s: PosFloat = 180.0  # re-read the series' open markets this often (new markets, closed ones)
 
     @model_validator(mode="after")
     def _check(self) -> UniverseSection:
