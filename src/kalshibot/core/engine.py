@@ -84,8 +84,8 @@ class Engine(QuotingCore):
     def handle(self, event: ev.Event, now_ms: int) -> list[ev.Output]:
         """Feed one event; returns the actions to carry out and the notes to journal, in order."""
         kind = type(event)
-        if kind is not ev.BookDelta:
-            self._epoch += 1
+        if kind is not ev.BookDelta and kind not in _SCOPED_ANSWERS:
+            self._epoch += 1  # may change any market's requote: every requote cache is stale
         out = self._handlers[kind](event, now_ms)
         notes = self.desk.drain_notes()
         if notes:
@@ -220,6 +220,8 @@ class Engine(QuotingCore):
         res = self.orders.apply(e, now_ms)
         out = self._after_order_change(res, now_ms)
         o = res.order
+        if type(e) in _SCOPED_ANSWERS:
+            self._invalidate_after_answer(o)
         if o is None:
             return out
         m = self._markets.get(o.ticker)
@@ -383,6 +385,12 @@ class Engine(QuotingCore):
             self._next_prune_ms = now_ms + 60_000
         return out
 
+
+# order answers that invalidate only their own market's requote cache, plus every market with a risk refusal
+# outstanding (QuotingCore._invalidate_after_answer); every other non-delta event invalidates all markets
+_SCOPED_ANSWERS: frozenset[type] = frozenset(
+    {ev.OrderAck, ev.OrderReject, ev.CancelAck, ev.AmendAck, ev.DecreaseAck, ev.OrderUpdate}
+)
 
 # rejects that say nothing about the market: our own "cancelled before it was sent" (net/executor.py), and a
 # cancel that lost a race with a fill; backing off on those would only cost two-sided uptime

@@ -106,10 +106,11 @@ class QuotingCore:
             size_tolerance=config.size_tolerance,
         )
         self._markets: dict[str, MarketState] = {}
-        self.orders = OrderTracker(strict=config.strict)
+        self.orders = OrderTracker(strict=config.strict, adopt_prefix=client_order_id_prefix)
         self.desk = RiskDesk(config.risk)
         self._exchange_ok = True
-        self._epoch = 0  # bumped by every event that is not a book delta (see _requote's cache)
+        self._epoch = 0  # bumped by every event that is not a book delta or a scoped order answer (_requote's cache)
+        self._refused_markets: set[str] = set()  # markets whose last full requote had a risk refusal
         self._shutdown = False
         self._heap: list[tuple[int, int, str]] = []  # (deadline_ms, version, ticker)
         self._next_prune_ms = 0
@@ -134,10 +135,28 @@ class QuotingCore:
             return "cooldown"
         return time_block(m.spec, now_ms, self.config.stop_before_close_ms, self.config.release_windows)
 
+    def _invalidate_after_answer(self, o: Order | None) -> None:
+        """An order answer (ack, reject, venue update) changes only its own market's orders, and the money at
+        stake of its event and account. The requote cache of another market depends on the latter only through
+        the risk guard, and only when that market's last requote had a refusal (without one every step passed and
+        the plan is met by its own live orders, which this answer did not touch): so invalidate the answered
+        market and the markets with a refusal outstanding, not every market (an answer for no known order: all)."""
+        m = self._markets.get(o.ticker) if o is not None else None
+        if m is None:
+            self._epoch += 1
+            return
+        m.cache_epoch = -1
+        markets = self._markets
+        for t in self._refused_markets:
+            r = markets.get(t)
+            if r is not None:
+                r.cache_epoch = -1
+
     def _requote(self, m: MarketState, now_ms: int, *, from_book: bool = False) -> list[ev.Output]:
         """Bring one market's orders in line with what we want now. ``from_book``: a delta moved the top of book
-        and nothing else happened since the last requote of this market (same epoch): when the quoter's inputs,
-        or else its output, are unchanged there is nothing to do (the hot path stays cheap)."""
+        and nothing else happened since the last requote of this market (same epoch, not invalidated by an
+        answer): when the quoter's inputs, or else its output, are unchanged there is nothing to do (the hot path
+        stays cheap)."""
         ticker = m.ticker
         if self.orders.has_unknown(ticker):
             self._schedule(m, now_ms)
@@ -175,6 +194,10 @@ class QuotingCore:
         steps, refused = self.desk.filter(m.spec, steps, self._fair_for_risk(m, top))
         steps = _no_self_cross(live, steps)
         out: list[ev.Output] = []
+        if refused:
+            self._refused_markets.add(ticker)
+        else:
+            self._refused_markets.discard(ticker)
         if refused:
             # JSON-able for the journal: {"bid@0.4300": "max_notional_per_market"}
             reason = {**reason, "risk_refused": {f"{sd}@{format_price(p)}": lim for (sd, p), lim in refused.items()}}

@@ -62,7 +62,7 @@ class MarketState:
     # §5.3), so this is exact when the feed attributes them; reset from our resting orders on a snapshot
     own: dict[tuple[str, int], int] = field(default_factory=dict)
     flatten_inflight: str | None = None  # client_order_id of the flatten order in flight
-    # the last requote's quoter inputs and output, valid while the engine's epoch is unchanged
+    # the last requote's quoter inputs and output, valid while the engine's epoch is unchanged (-1: invalidated)
     cache_epoch: int = -1
     cache_key: tuple[object, ...] | None = None
     cache_levels: tuple[object, object] | None = None

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kalshibot.sim.ws import WsHub
 
 _NS = uuid.UUID("6f1c1d2e-4b7a-4c53-9a51-2f5b0c7e8d90")
+ACK_AFTER_FILL_GRACE_S = 0.05  # the ack_after_fill fault: pause between the fill going out and the answer
 
 
 class SimBridge:
@@ -186,6 +187,10 @@ class SimBridge:
             if not any(c.out for c in self.hub.conns):
                 break
             await asyncio.sleep(0.002)
+        # and give it time to be read before the answer: on the wire first is not read first (a client reads its
+        # sockets in whatever order they became ready). Until the listener set TCP_NODELAY (server.py), Nagle
+        # delayed every answer by ~40 ms and hid this
+        await asyncio.sleep(ACK_AFTER_FILL_GRACE_S)
         return True
 
     def pause_market(self, ticker: str) -> None:
