@@ -13,6 +13,9 @@ from kalshibot.daemon import Daemon
 from kalshibot.kalshi.keys import generate_keypair
 from tests.test_ops_cli import clean_env, run_cli, write_config
 
+# real daemons against a real simulator over loopback: generous on a loaded 2-core CI machine
+pytestmark = pytest.mark.timeout(180)
+
 
 def test_prod_without_live_exits_2_and_suggests_paper(tmp_path: Path) -> None:
     pair = generate_keypair("ed25519")

@@ -21,6 +21,9 @@ from kalshibot.sim.state import CreateOrderParams
 from kalshibot.sim.testing import TestSim, add_test_market, eventually, running_sim
 from tests.test_daemon_support import add_liquidity, resting_ids, running_daemon, seed_book, settings_for, two_sided
 
+# real daemons against a real simulator over loopback: generous on a loaded 2-core CI machine
+pytestmark = pytest.mark.timeout(180)
+
 T = "TEST-MKT"
 
 
@@ -148,18 +151,24 @@ async def test_journal_flushed_while_running_and_sd_notify(
         srv.bind(path)
         srv.setblocking(False)
         notifier = Notifier(path)
+        got: list[str] = []
+
+        def drain() -> bool:
+            # read as systemd would, while waiting: a unix datagram queue holds only ~10 messages
+            # (net.unix.max_dgram_qlen) and the notifier's send blocks the loop when it is full
+            while True:
+                try:
+                    got.append(srv.recv(4096).decode())
+                except BlockingIOError:
+                    return True
+
         async with running_daemon(settings_for(tmp_path, sim), notifier=notifier) as d:
             assert d.journal is not None
             market_file = d.journal.market_path
             # the market-data buffer reaches the disk within about a second, not only at close
-            await eventually(lambda: market_file.exists() and market_file.stat().st_size > 0, timeout=10)
-            await eventually(lambda: notifier.sent.count("WATCHDOG=1") >= 3, timeout=10, what="watchdog pings")
-        got = []
-        while True:
-            try:
-                got.append(srv.recv(4096).decode())
-            except BlockingIOError:
-                break
+            await eventually(lambda: drain() and market_file.exists() and market_file.stat().st_size > 0, timeout=10)
+            await eventually(lambda: drain() and notifier.sent.count("WATCHDOG=1") >= 3, timeout=10, what="pings")
+        drain()
     assert got[0].startswith("READY=1")
     assert "WATCHDOG=1" in got
     assert got[-1] == "STOPPING=1"

@@ -21,6 +21,9 @@ from kalshibot.sim.state import CreateOrderParams
 from kalshibot.sim.testing import TestSim, add_test_market, eventually, running_sim
 from tests.test_daemon_support import resting_ids, running_daemon, seed_book, settings_for, two_sided
 
+# real daemons against a real simulator over loopback: generous on a loaded 2-core CI machine
+pytestmark = pytest.mark.timeout(180)
+
 T = "TEST-MKT"
 
 

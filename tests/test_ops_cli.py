@@ -22,6 +22,9 @@ from kalshibot.lock import InstanceLock
 from kalshibot.sim.testing import add_test_market, eventually, running_sim
 from tests.test_daemon_support import PREFIX, resting_ids, seed_book, sim_env
 
+# real daemons against a real simulator over loopback: generous on a loaded 2-core CI machine
+pytestmark = pytest.mark.timeout(180)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

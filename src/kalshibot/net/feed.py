@@ -36,7 +36,7 @@ import orjson
 import structlog
 from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from kalshibot.core import events as ev
 from kalshibot.core.book import SequenceTracker
@@ -303,16 +303,9 @@ class Feed:
             task = asyncio.get_running_loop().create_task(self.on_connect())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        # frames as bytes (orjson parses and checks the UTF-8 itself: no str copy per frame) and recv() in a plain
-        # loop rather than through the async iterator, which is what ``async for`` over the connection adds
-        # (issue 9, figure 2); the iterator's one job, ending quietly on a normal close, is done here
-        recv = ws.recv
-        handle = self.handle_frame
         try:
-            while True:
-                handle(await recv(decode=False))
-        except ConnectionClosedOK:
-            pass
+            async for frame in ws:
+                self.handle_frame(frame)
         finally:
             writer.cancel()
 
@@ -398,8 +391,7 @@ class Feed:
     def _bad_frame(self, e: Exception, frame: str | bytes) -> None:
         self.stats.bad_frames += 1
         self._out = [x for x in self._out if isinstance(x, ev.BookGap)]  # a resync already asked for stands
-        head = frame[:120].decode(errors="replace") if isinstance(frame, bytes) else frame[:120]
-        log.warning("bad frame", error=f"{type(e).__name__}: {str(e)[:200]}", frame=head)
+        log.warning("bad frame", error=f"{type(e).__name__}: {str(e)[:200]}", frame=str(frame[:120]))
 
     def _emit(self, e: ev.Event) -> None:
         if self._in_frame:
