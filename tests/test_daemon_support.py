@@ -164,3 +164,20 @@ def test_notifier_sends_datagrams(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert n.watchdog_interval_s() == 15.0
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid() + 1))  # the watchdog is meant for another process
     assert n.watchdog_interval_s() is None
+
+
+def test_notifier_never_blocks_on_a_full_queue(tmp_path: Path) -> None:
+    """A Unix datagram queue holds few messages; a full one must drop the message, not freeze the event loop."""
+    import socket
+    import time
+
+    from kalshibot.sdnotify import Notifier
+
+    path = str(tmp_path / "full.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as srv:
+        srv.bind(path)
+        n = Notifier(path)
+        t0 = time.monotonic()
+        results = [n.watchdog() for _ in range(200)]  # nobody reads: the queue fills up
+        assert time.monotonic() - t0 < 2.0
+        assert results[0] is True and results[-1] is False

@@ -38,7 +38,8 @@ class Notifier:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
                 s.connect(addr)
-                s.sendall(message.encode())
+                # never block the event loop on a full notify queue: a dropped WATCHDOG=1 is retried next tick
+                s.send(message.encode(), socket.MSG_DONTWAIT)
         except OSError:
             return False
         self.sent.append(message)
