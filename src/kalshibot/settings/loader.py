@@ -173,9 +173,16 @@ def _config_error(exc: ValidationError, source: str, node: yaml.Node | None) -> 
     return ConfigError(message, file=source, field=field)
 
 
+# pydantic's own location segments for union members and validators ("function-after[...]"): not keys a user wrote
+_VALIDATOR_SEGMENT = re.compile(
+    r"^(function-(after|before|wrap|plain)|json-or-python|lax-or-strict|tagged-union|"
+    r"union|chain|nullable|default|constrained-[a-z]+)\["
+)
+
+
 def _describe(err: ErrorDetails, node: yaml.Node | None) -> tuple[str, str]:
     # union members add segments such as "function-after[...]": they are not keys the user wrote
-    loc: list[str | int] = [p for p in err["loc"] if isinstance(p, int) or "[" not in p]
+    loc: list[str | int] = [p for p in err["loc"] if isinstance(p, int) or not _VALIDATOR_SEGMENT.match(p)]
     kind = err["type"]
     ctx = err.get("ctx") or {}
     cause = ctx.get("error")
@@ -183,7 +190,7 @@ def _describe(err: ErrorDetails, node: yaml.Node | None) -> tuple[str, str]:
         loc.extend(cause.field.split("."))
         message = cause.message
     elif kind == "extra_forbidden":
-        key = str(loc[-1])
+        key = str(loc[-1]) if loc else "?"
         allowed = _allowed_keys(loc[:-1])
         # a truncated name ("max_notional") is the commonest slip: prefer a key it starts, then the closest spelling
         hint = [a for a in allowed if a.startswith(key)][:1] or difflib.get_close_matches(key, allowed, n=1)

@@ -166,8 +166,8 @@ def check_timezone(name: str) -> str:
     """A zoneinfo key (e.g. ``America/New_York``); ValueError naming it otherwise."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as America/New_York)") from e
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: a name too long for a file path
+        raise ValueError(f"unknown time zone {name[:80]!r} (expected an IANA name such as America/New_York)") from e
     return name
 
 
