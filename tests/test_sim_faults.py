@@ -330,3 +330,37 @@ async def test_scenario_yaml_scripts_faults(tmp_path: Path) -> None:
     path.write_text(text + "\nfaults: [{at_s: 1}]\n")
     with pytest.raises(ConfigError, match="faults"):
         load_scenario(path)
+
+
+async def test_batch_endpoints_carry_the_order_faults_too() -> None:
+    """The bot sends creates and cancels in batches: ack_after_fill and cancel_404_after_fill fire there too."""
+    async with await _env() as sim, httpx.AsyncClient(base_url=sim.base_url) as http:
+        add_test_market(sim)
+        e = Env(sim, http)
+        ws, msgs = await e.ws(["fill"])
+        await e.inject("ack_after_fill", max_ms=5000)
+        events: list[str] = []
+
+        async def place() -> None:
+            orders = [body("bid", "0.4000", "5.00", "bslow-1"), body("bid", "0.3900", "1.00", "bslow-2")]
+            r = await e.a("POST", ORD + "/batched", json={"orders": orders})
+            assert r.status_code == 201
+            events.append("ack")
+
+        task = asyncio.create_task(place())
+        await eventually(lambda: sim.exchange.markets_by_ticker["TEST-MKT"].book.best_bid() is not None)
+        assert (await e.b("POST", ORD, json=body("ask", "0.4000", "2.00", "bt-1"))).status_code == 201
+        await eventually(lambda: [m for m in msgs if m["type"] == "fill"])
+        events.append("fill")
+        await task
+        assert events == ["fill", "ack"] and (await e.counters())["ack_after_fill"] == 1
+        await ws.close()
+
+        oid = sim.exchange.get_order_by_client_id(sim.test_user_id, "bslow-1").order_id
+        other = sim.exchange.get_order_by_client_id(sim.test_user_id, "bslow-2").order_id
+        await e.inject("cancel_404_after_fill")
+        r = await e.a("DELETE", ORD + "/batched", json={"orders": [{"order_id": oid}, {"order_id": other}]})
+        items = r.json()["orders"]
+        assert items[0]["error"]["code"] == "order_not_found" and "error" not in items[1]
+        assert (await e.counters())["cancel_404_after_fill"] == 1
+        assert sim.exchange.orders[oid].status == "canceled" and sim.exchange.orders[other].status == "canceled"

@@ -265,6 +265,7 @@ async def batch_create(c: Ctx) -> Response | Json:
     lost = c.server.faults.take("lost_ack", "POST", c.path)
     c.server.poke()
     out: list[Json] = []
+    waiting_for: str | None = None  # ack_after_fill: the first resting, unfilled order of the batch
     for d, p in zip(items, parsed):
         r = p if isinstance(p, SimError) else next(results)
         if isinstance(r, SimError):
@@ -272,8 +273,14 @@ async def batch_create(c: Ctx) -> Response | Json:
             out.append(wire.batch_error_item(r.to_wire(), coid if isinstance(coid, str) else None))
         else:
             out.append(wire.create_response(r))
+            if waiting_for is None and r.order.status == "resting" and r.fill_count == 0:
+                waiting_for = r.order.order_id
     if lost is not None:
         return await _lost_ack(c, int(lost["hold_ms"]))
+    if waiting_for is not None and c.server.faults.has("ack_after_fill"):
+        f = c.server.faults.take("ack_after_fill", "POST", c.path)
+        if f is not None:
+            await c.server.bridge.wait_for_fill(waiting_for, int(f["max_ms"]))
     return JSONResp({"orders": out}, status_code=201)
 
 
@@ -286,12 +293,25 @@ async def batch_cancel(c: Ctx) -> Json:
         oid = d.get("order_id") if isinstance(d, dict) else None
         ids.append(oid if isinstance(oid, str) and oid else None)
     now = c.server.clock()
-    valid = [i for i in ids if i is not None]
+    gone: set[str] = set()  # cancel_404_after_fill: orders with fills answered 404 (their rest is cancelled)
+    if c.server.faults.has("cancel_404_after_fill"):
+        for oid in ids:
+            o = c.exchange.orders.get(oid) if oid is not None else None
+            if o is not None and o.user_id == c.user and o.filled > 0:
+                if c.server.faults.take("cancel_404_after_fill", "DELETE", c.path) is None:
+                    break
+                if o.status == "resting":
+                    c.exchange.cancel_order(c.user, o.order_id, now)
+                gone.add(o.order_id)
+    valid = [i for i in ids if i is not None and i not in gone]
     results = iter(c.exchange.batch_cancel(c.user, valid, now) if valid else [])
     out: list[Json] = []
     for oid in ids:
         if oid is None:
             out.append(wire.batch_error_item(_bad("order_id is required").to_wire(), order_id=""))
+            continue
+        if oid in gone:
+            out.append(wire.batch_error_item(sim_error("order_not_found").to_wire(), order_id=oid))
             continue
         r = next(results)
         if isinstance(r, SimError):
