@@ -29,7 +29,7 @@ from tests.chaos.exposure import ONE, StakeWatch
 
 SPEED = 5.0  # scenario compression: KXCPI events live 1200/5 = 240 s, participants act 5x as often
 PREFIX = "kbc-"
-LIMITS_DOLLARS = (15, 60, 150)  # per market, per event, per account: small, so the guard is exercised
+LIMITS_DOLLARS = (25, 80, 200)  # per market, per event, per account: small enough that the guard binds
 MIN_FILLS = 5
 MIN_TWO_SIDED = 0.5
 RUN_S = 6.0  # after warm-up, at least this long (the fault fires inside it)

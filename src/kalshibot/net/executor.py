@@ -67,7 +67,7 @@ class Executor:
         clock_ms: Callable[[], int] = wall_clock_ms,
         known_fills: set[tuple[str, str]] | None = None,
         positions: dict[str, int] | None = None,
-        lookup_delays_s: Sequence[float] = (0.2, 0.5, 1.0, 2.0, 4.0),
+        lookup_delays_s: Sequence[float] = (0.1, 0.3, 0.6, 1.2, 2.4, 4.8),
         self_trade_prevention: str = "maker",
     ) -> None:
         self.rest = rest
