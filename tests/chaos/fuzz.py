@@ -181,7 +181,7 @@ def fuzz_rest(n: int, rng: random.Random, totals: Totals) -> None:
     names = sorted(by_model)
     request = httpx.Request("GET", "http://127.0.0.1/trade-api/v2/fuzz")
     rejected = 0
-    per = max(1, n // len(names))
+    per = max(1, -(-n // len(names)))  # round up: the run never falls short of its share
     for name in names:
         model = getattr(rest_models, name)
         for data in mutants(rng, by_model[name], per):
