@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kalshibot.core import events as ev
+from kalshibot.core.coalesce import CANCELLED_BEFORE_SEND, CANCELLED_BEFORE_SEND_MESSAGE, coalesce
 from kalshibot.core.fixed import Count, format_count, format_money, format_price
 from kalshibot.net.executor_support import JournalSink
 from kalshibot.replay.fillmodels import make_fill_model
@@ -68,7 +69,22 @@ class PaperExecutor:
 
     # ------------------------------------------------------------------------------------------ actions
     def submit_now(self, actions: Sequence[ev.Action]) -> None:
-        """The same order as the live executor: cancels, then amends/decreases, then creates."""
+        """The same order as the live executor: cancels, then amends/decreases, then creates (after the same
+        coalescing, :mod:`kalshibot.core.coalesce`)."""
+        actions, dropped = coalesce(actions)
+        now = self.clock_ms()
+        for coid in dropped:
+            msg = CANCELLED_BEFORE_SEND_MESSAGE
+            self._j(
+                "reject",
+                client_order_id=coid,
+                order_id=None,
+                exchange_ts_ms=now,
+                code=CANCELLED_BEFORE_SEND,
+                message=msg,
+                request="create",
+            )
+            self.on_event(ev.OrderReject(coid, None, CANCELLED_BEFORE_SEND, msg, "create", now))
         for a in actions:
             if isinstance(a, ev.CancelOrder):
                 self._cancel(a)

@@ -34,6 +34,7 @@ from typing import Any
 
 from kalshibot.core import events as ev
 from kalshibot.core.book import OrderBook
+from kalshibot.core.coalesce import CANCELLED_BEFORE_SEND
 from kalshibot.core.engine_quote import EngineConfig, FlattenConfig, QuotingCore
 from kalshibot.core.fixed import ONE_DOLLAR, Count
 from kalshibot.core.market import MarketState, own_from_orders, replace_spec, settlement_value
@@ -394,7 +395,7 @@ _SCOPED_ANSWERS: frozenset[type] = frozenset(
 
 # rejects that say nothing about the market: our own "cancelled before it was sent" (net/executor.py), and a
 # cancel that lost a race with a fill; backing off on those would only cost two-sided uptime
-_NO_BACKOFF_CODES = frozenset({"cancelled_before_send"})
+_NO_BACKOFF_CODES = frozenset({CANCELLED_BEFORE_SEND})
 
 
 def _backs_off(e: ev.Event) -> bool:

@@ -34,6 +34,7 @@ from typing import Any
 import structlog
 
 from kalshibot.core import events as ev
+from kalshibot.core.coalesce import CANCELLED_BEFORE_SEND, CANCELLED_BEFORE_SEND_MESSAGE, coalesce
 from kalshibot.core.fixed import Count, format_count, format_price
 from kalshibot.errors import ExchangeError, FatalError, NotFoundError, OutcomeUnknownError
 from kalshibot.net import rest_models as m
@@ -135,34 +136,11 @@ class Executor:
             await self._create(places)
 
     def _coalesce(self, actions: Sequence[ev.Action]) -> Sequence[ev.Action]:
-        """A create and the cancel of the same client_order_id in one submission (the engine changed its mind
-        before the pump sent anything) cancel out: neither is sent, and the create is reported rejected so the
-        engine's order goes from pending-cancel to rejected. Sending both would cancel before creating (cancels go
-        first) and leave the order resting."""
-        cancelled_ids = {a.order_id for a in actions if isinstance(a, ev.CancelOrder) and a.order_id is not None}
-        if cancelled_ids:
-            # an amend/decrease and a cancel of the same order in one submission: the cancel (decided later)
-            # supersedes it; sent, the amend would follow the cancel (cancels go first) and be refused
-            actions = [
-                a
-                for a in actions
-                if not (isinstance(a, ev.AmendOrder | ev.DecreaseOrder) and a.order_id in cancelled_ids)
-            ]
-        placed = {a.client_order_id for a in actions if isinstance(a, ev.PlaceOrder)}
-        if not placed:
-            return actions
-        dropped = {
-            a.client_order_id
-            for a in actions
-            if isinstance(a, ev.CancelOrder) and a.order_id is None and a.client_order_id in placed
-        }
-        if not dropped:
-            return actions
-        for coid in sorted(dropped):
-            self._reject(coid, None, "cancelled_before_send", "cancelled by the strategy before it was sent", "create")
-        return [
-            a for a in actions if not (isinstance(a, ev.PlaceOrder | ev.CancelOrder) and a.client_order_id in dropped)
-        ]
+        """See :mod:`kalshibot.core.coalesce`: creates cancelled before they were sent are answered rejected."""
+        kept, dropped = coalesce(actions)
+        for coid in dropped:
+            self._reject(coid, None, CANCELLED_BEFORE_SEND, CANCELLED_BEFORE_SEND_MESSAGE, "create")
+        return kept
 
     # ----------------------------------------------------------------------------------------------- create
     def _request_for(self, a: ev.PlaceOrder) -> OrderRequest:

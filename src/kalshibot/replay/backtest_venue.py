@@ -49,6 +49,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kalshibot.core import events as ev
+from kalshibot.core.coalesce import CANCELLED_BEFORE_SEND, CANCELLED_BEFORE_SEND_MESSAGE, coalesce
 from kalshibot.core.fixed import Count, Money, Price, parse_count, parse_price
 from kalshibot.replay.analytics import TOKEN_COST
 from kalshibot.sim import simevents as se
@@ -266,24 +267,15 @@ class SimVenue:
             self.pump(now_ms)
 
     def _drop_cancelled_before_send(self, actions: list[ev.Action], now_ms: int) -> list[ev.Action]:
-        """As the real executor does: a create and the cancel of the same client_order_id in one submission
-        cancel out; neither is sent and the create is answered as rejected (``cancelled_before_send``)."""
-        placed = {a.client_order_id for a in actions if isinstance(a, ev.PlaceOrder)}
-        dropped = {
-            a.client_order_id
-            for a in actions
-            if isinstance(a, ev.CancelOrder) and a.order_id is None and a.client_order_id in placed
-        }
-        if not dropped:
-            return actions
-        msg = "cancelled by the strategy before it was sent"
-        rejects: list[ev.Event] = [
-            ev.OrderReject(c, None, "cancelled_before_send", msg, "create", now_ms) for c in sorted(dropped)
-        ]
-        self._send(rejects, now_ms)
-        return [
-            a for a in actions if not (isinstance(a, ev.PlaceOrder | ev.CancelOrder) and a.client_order_id in dropped)
-        ]
+        """As the real executor does (:mod:`kalshibot.core.coalesce`)."""
+        kept, dropped = coalesce(actions)
+        if dropped:
+            rejects: list[ev.Event] = [
+                ev.OrderReject(c, None, CANCELLED_BEFORE_SEND, CANCELLED_BEFORE_SEND_MESSAGE, "create", now_ms)
+                for c in dropped
+            ]
+            self._send(rejects, now_ms)
+        return kept
 
     def _spend(self, a: ev.Action, now_ms: int) -> None:
         cost = TOKEN_COST["cancel"] if isinstance(a, ev.CancelOrder) else TOKEN_COST["create"]
