@@ -274,3 +274,13 @@ def test_fill_values_round_trip_exactly(yes_price: int, count: int, fee: int, po
     assert parse_count(rec.count) == count
     assert parse_money(rec.fee) == fee
     assert parse_count(rec.position_after, signed=True) == pos
+
+
+def test_config_fsync_choices_are_exactly_the_journal_record_types() -> None:
+    """settings/ keeps its own literal (check-config must not import the journal): it must not drift."""
+    from typing import get_args
+
+    from kalshibot.journal.models import JOURNAL_TYPES
+    from kalshibot.settings.models import JournalRecordType
+
+    assert set(get_args(JournalRecordType)) == JOURNAL_TYPES

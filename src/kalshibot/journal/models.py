@@ -328,24 +328,10 @@ MODELS: tuple[type[_Record], ...] = (
     BookDeltaRecord,
     TradeRecord,
 )
-JOURNAL_TYPES: frozenset[str] = frozenset(
-    {
-        "session",
-        "intent",
-        "order_sent",
-        "ack",
-        "reject",
-        "amend",
-        "decrease",
-        "cancel",
-        "fill",
-        "risk",
-        "lifecycle",
-        "settlement",
-    }
-)
+# every record type, read off the models' ``type`` literals (one list to keep, not two)
+RECORD_TYPES: frozenset[str] = frozenset(str(m.model_fields["type"].default) for m in MODELS)
 MARKET_TYPES: frozenset[str] = frozenset({"book", "trade"})
-RECORD_TYPES: frozenset[str] = JOURNAL_TYPES | MARKET_TYPES
+JOURNAL_TYPES: frozenset[str] = RECORD_TYPES - MARKET_TYPES
 
 _ADAPTER: TypeAdapter[AnyRecord] = TypeAdapter(
     Annotated[
