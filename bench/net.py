@@ -9,13 +9,15 @@ ANOTHER process over loopback (rate limits off).
 * Order path: the :class:`~kalshibot.core.engine.Engine` with the default settings, fed book deltas that move its
   quotes, its actions carried out by the real :class:`~kalshibot.net.executor.Executor` / ``KalshiRest`` (Ed25519
   keys). Counted: signatures per HTTP request and per quote update; the event loop's longest stall per quote
-  cycle, measured by a 1 ms heartbeat task.
+  cycle: the longest loop iteration in CPU time of the loop's thread (best of 3 runs of 60 cycles), with the
+  wall-clock lateness of a 1 ms heartbeat task alongside (it also counts the OS running other processes).
 * Simulator write capacity: signed batch creates of 20 items from 4 concurrent clients.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -177,7 +179,8 @@ _QUIET_PATH: list[Path] = []
 
 # -------------------------------------------------------------------------------------------- figure 3 (order path)
 class _Heartbeat:
-    """Longest lateness of a 1 ms sleep since the last ``take()``: how long the loop could not run anything."""
+    """Longest lateness of a 1 ms sleep since the last ``take()``: how long the loop could not run anything, in
+    wall-clock time (so it also counts time in which the OS ran other processes instead of this one)."""
 
     def __init__(self) -> None:
         self.worst = 0.0
@@ -195,6 +198,24 @@ class _Heartbeat:
 
     def stop(self) -> None:
         self._stop = True
+
+
+class _TimedLoop(asyncio.SelectorEventLoop):
+    """The default event loop, plus the longest CPU time (of the loop's thread) one loop iteration took: the longest
+    stretch in which nothing else on the loop could run because code on it was running. Every callback of the
+    iteration counts (all the quote cycle's work runs on this loop); time in which the OS ran other processes (the
+    simulator on the same 2 shared cores, other work on the machine) does not, as it is not our code's."""
+
+    worst_cpu = 0.0
+
+    def _run_once(self) -> None:
+        c = time.thread_time()
+        super()._run_once()  # type: ignore[attr-defined]  # (private, in every CPython 3.11+ selector loop)
+        self.worst_cpu = max(self.worst_cpu, time.thread_time() - c)
+
+    def take(self) -> float:
+        w, self.worst_cpu = self.worst_cpu, 0.0
+        return w
 
 
 async def _order_path(keys: Keys, cycles: int) -> dict[str, Any]:
@@ -245,7 +266,14 @@ async def _order_path(keys: Keys, cycles: int) -> dict[str, Any]:
             ticker, 1, 1, ((dollars("0.40"), contracts(50)),), ((Price(ONE_DOLLAR - dollars("0.50")), contracts(50)),)
         )
         await carry_out(engine.handle(snap, int(time.time() * 1000)))
-        stalls: list[float] = []
+        # the setup's garbage (simulator start, clients, the warm-up round) is collected now, not by the first
+        # cycles' young-generation collections; the cycles' own collections still count
+        gc.collect()
+        await asyncio.sleep(0)  # (so that the collection's loop iteration ends before the first cycle's)
+        stalls: list[float] = []  # longest loop iteration (CPU) per cycle
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, _TimedLoop), "run _order_path with asyncio.Runner(loop_factory=_TimedLoop)"
+        wall_stalls: list[float] = []
         sigs: list[int] = []
         reqs0, sig0 = rest.requests, auth.signatures
         seq = 1
@@ -260,13 +288,15 @@ async def _order_path(keys: Keys, cycles: int) -> dict[str, Any]:
             d2 = ev.BookDelta(ticker, 1, seq, "yes", dollars(f"0.{bid:02d}"), Count(-contracts(50)))
             bid += step
             hb.take()
+            loop.take()
             s0 = auth.signatures
             out = engine.handle(d1, int(time.time() * 1000)) + engine.handle(d2, int(time.time() * 1000))
             if await carry_out(out):
                 updates += 1
                 sigs.append(auth.signatures - s0)
             await asyncio.sleep(0.003)  # let the heartbeat see the end of the cycle
-            stalls.append(hb.take())
+            wall_stalls.append(hb.take())
+            stalls.append(loop.take())
         hb.stop()
         await hb_task
         requests = rest.requests - reqs0
@@ -280,15 +310,44 @@ async def _order_path(keys: Keys, cycles: int) -> dict[str, Any]:
         "sig_per_update": signatures / max(1, updates),
         "max_stall_ms": max(stalls) * 1000 if stalls else 0.0,
         "p99_stall_ms": sorted(stalls)[int(len(stalls) * 0.99) - 1] * 1000 if stalls else 0.0,
+        "wall_max_stall_ms": max(wall_stalls) * 1000 if wall_stalls else 0.0,
     }
 
 
-def run(work: Path, keys: Keys, *, firehose: int = 100_000, repeats: int = 2, batches: int = 200, cycles: int = 60):
+def _order_path_best(keys: Keys, cycles: int, repeats: int) -> dict[str, Any]:
+    """``repeats`` whole order-path runs (each its own simulator): counts summed over all of them; the stall of the
+    run with the lowest longest stall (best of N, like the other figures), the heartbeat's wall-clock one
+    likewise."""
+    ops = []
+    for _ in range(repeats):
+        with asyncio.Runner(loop_factory=_TimedLoop) as runner:
+            ops.append(runner.run(_order_path(keys, cycles)))
+    best = min(ops, key=lambda o: float(o["max_stall_ms"]))
+    out: dict[str, Any] = {k: sum(o[k] for o in ops) for k in ("updates", "signatures", "requests")}
+    out["sig_per_update"] = out["signatures"] / max(1, out["updates"])
+    out["max_stall_ms"] = best["max_stall_ms"]
+    out["p99_stall_ms"] = best["p99_stall_ms"]
+    out["wall_max_stall_ms"] = min(float(o["wall_max_stall_ms"]) for o in ops)
+    out["stall_runs_ms"] = [round(float(o["max_stall_ms"]), 3) for o in ops]
+    out["repeats"] = repeats
+    return out
+
+
+def run(
+    work: Path,
+    keys: Keys,
+    *,
+    firehose: int = 100_000,
+    repeats: int = 2,
+    batches: int = 200,
+    cycles: int = 60,
+    stall_repeats: int = 3,
+):
     _QUIET_PATH[:] = [write(work, "quiet", QUIET)]
     out = asyncio.run(_feed_figures(keys, firehose, repeats))
     rate, n = asyncio.run(_writes(keys, batches))
     out.append(lower("sim_order_writes", rate, "orders/s", 2000, orders=n))
-    op = asyncio.run(_order_path(keys, cycles))
+    op = _order_path_best(keys, cycles, stall_repeats)
     guide_sigs = 4.0  # the guide: cancel bid, cancel ask, create bid, create ask: one signed request each
     out.append(
         upper(
