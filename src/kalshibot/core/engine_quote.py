@@ -32,7 +32,7 @@ from kalshibot.core.market import (
 )
 from kalshibot.core.order_tracker import OrderTracker
 from kalshibot.core.orders import WORKING, Order
-from kalshibot.core.quoter import QuoteContext, QuoteParams, make_quoter
+from kalshibot.core.quoter import QuoteParams, make_quoter, quote_context
 from kalshibot.core.reconciler import (
     Amend,
     Cancel,
@@ -98,6 +98,7 @@ class QuotingCore:
         self._tag = tag
         self._n = 0
         self._quoter = make_quoter(config.quote)
+        self._skip_same = config.quote.model != "logit"  # equal quoter inputs give an equal quote (no clock in it)
         self._rparams = ReconcileParams(
             tolerance_ticks=config.requote_tolerance_ticks,
             policy=config.policy,
@@ -105,6 +106,7 @@ class QuotingCore:
             refresh_before_s=config.refresh_before_s,
             size_tolerance=config.size_tolerance,
         )
+        self._refresh_window_s = self._rparams.refresh_window_s  # frozen params: read once, not per requote
         self._markets: dict[str, MarketState] = {}
         self.orders = OrderTracker(strict=config.strict, adopt_prefix=client_order_id_prefix)
         self.desk = RiskDesk(config.risk)
@@ -166,7 +168,6 @@ class QuotingCore:
             return []
         live = self.orders.orders(ticker)
         block = self._block(m, now_ms)
-        top = m.book.top()
         bids: tuple[tuple[Price, Count], ...] = ()
         asks: tuple[tuple[Price, Count], ...] = ()
         reason: dict[str, object]
@@ -187,6 +188,7 @@ class QuotingCore:
         if not live and not bids and not asks and not any(m.intent_levels.values()):
             self._schedule(m, now_ms)
             return []
+        top = m.book.top()  # only once something may be sent or noted (the book does not change in between)
         bids_wanted, asks_wanted = bids, asks
         steps = reconcile_market(
             [Level(p, c) for p, c in bids], [Level(p, c) for p, c in asks], live, m.spec.grid, now_ms, self._rparams
@@ -222,32 +224,22 @@ class QuotingCore:
         fair = fair_value(self.config.quote.fair_value, bid, bid_size, ask, ask_size, ext)
         if fair is None:
             return None
-        s = m.spec
-        ttc = (s.close_ts_ms - now_ms) / 1000.0 if s.close_ts_ms is not None else None
-        ctx = QuoteContext(
-            ticker=m.ticker,
-            fair=fair,
-            best_bid=bid,
-            best_ask=ask,
-            position=self.desk.position(m.ticker),
-            grid=s.grid,
-            fee_type=s.fee_type,
-            fee_multiplier_ppm=s.fee_multiplier_ppm,
-            time_to_close_s=ttc,
-            post_only=True,
-        )
+        position = self.desk.position(m.ticker)
+        state = self.desk.state
         # the quoter's inputs; a time-dependent model (logit: tau) is never skipped on equal inputs
-        key: tuple[object, ...] = (fair, bid, ask, ctx.position, self.desk.state, self.config.quote.model != "logit")
-        if key[-1] is False:
+        key: tuple[object, ...] = (fair, bid, ask, position, state, self._skip_same)
+        if not self._skip_same:
             key = (now_ms,)
         if key == same_as:
-            return "same"
+            return "same"  # decided before building the quoter's context (the quoter-only frames stay cheap)
+        s = m.spec
+        ttc = (s.close_ts_ms - now_ms) / 1000.0 if s.close_ts_ms is not None else None
+        ctx = quote_context(m.ticker, fair, bid, ask, position, s.grid, s.fee_type, s.fee_multiplier_ppm, ttc, True)
         q = self._quoter.quote(ctx)
         bids, asks = q.bids, q.asks
-        state = self.desk.state
         if state == "REDUCING":
             # only reducing orders pass in REDUCING (CONTRACTS.md): quote only the side that shrinks |position|
-            pos = self.desk.position(m.ticker)
+            pos = position
             bids = cap_levels(bids, -pos) if pos < 0 else ()
             asks = cap_levels(asks, pos) if pos > 0 else ()
         return bids, asks, {**q.reason, "risk_state": state}, key
@@ -270,7 +262,7 @@ class QuotingCore:
         out: list[ev.Output] = []
         for side in ("bid", "ask"):
             levels = want[side]
-            why = ",".join(sorted(f"{p}:{lim}" for (sd, p), lim in refused.items() if sd == side))
+            why = ",".join(sorted(f"{p}:{lim}" for (sd, p), lim in refused.items() if sd == side)) if refused else ""
             if levels == m.intent_levels[side] and why == m.refusals.get(side, ""):
                 continue
             m.refusals[side] = why
@@ -294,7 +286,8 @@ class QuotingCore:
     ) -> list[ev.Output]:
         out: list[ev.Output] = []
         # cancels first: they free exposure and are the cheapest way to get off a stale price
-        for s in sorted(steps, key=lambda x: 0 if isinstance(x, Cancel) else 1):
+        ordered = sorted(steps, key=_cancel_first) if any(isinstance(s, Cancel) for s in steps) else steps
+        for s in ordered:
             if isinstance(s, Keep):
                 continue
             if isinstance(s, Cancel):
@@ -467,7 +460,7 @@ class QuotingCore:
         quoting = any(m.intent_levels.values())
         if quoting and m.last_quote_ms is not None:
             cands.append(m.last_quote_ms + c.quote_ttl_ms)
-        window = self._rparams.refresh_window_s
+        window = self._refresh_window_s
         for o in self.orders.orders(m.ticker):
             if o.state in WORKING and o.expiration_ts_s is not None and o.kind == "quote":
                 cands.append(max(now_ms + 1, (o.expiration_ts_s - window) * 1000))
@@ -479,12 +472,29 @@ class QuotingCore:
             heapq.heappush(self._heap, (min(cands), m.version, m.ticker))
 
 
+def _cancel_first(s: Step) -> int:
+    return 0 if isinstance(s, Cancel) else 1
+
+
 def _no_self_cross(live: list[Order], steps: list[Step]) -> list[Step]:
     """Drop a place/amend that would meet one of our own orders on the other side that may still rest (being
     cancelled, or moved by an amend not yet acknowledged): a post-only order would be cancelled by the exchange and
     a plain one would trade with ourselves. The next requote (after the other order's answer) sends it."""
-    bid_top = max((p for o in live if o.side == "bid" for p in (o.price, o.target_price)), default=None)
-    ask_low = min((p for o in live if o.side == "ask" for p in (o.price, o.target_price)), default=None)
+    if not any(isinstance(s, Place) or (isinstance(s, Amend) and not s.expiry_only) for s in steps):
+        return steps  # nothing that could cross (the plan of keeps, cancels and decreases passes unchanged)
+    # our highest bid and lowest ask, each at the worse of its price and its amend's target (one plain loop)
+    bid_top: int | None = None
+    ask_low: int | None = None
+    for o in live:
+        p, tp = o.price, o.target_price
+        if o.side == "bid":
+            hi = p if p >= tp else tp
+            if bid_top is None or hi > bid_top:
+                bid_top = hi
+        elif o.side == "ask":
+            lo = p if p <= tp else tp
+            if ask_low is None or lo < ask_low:
+                ask_low = lo
     out: list[Step] = []
     for s in steps:
         if isinstance(s, Place | Amend) and not (isinstance(s, Amend) and s.expiry_only):

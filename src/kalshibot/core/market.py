@@ -98,6 +98,15 @@ def next_time_edge(
     windows: tuple[ReleaseWindow, ...],
 ) -> int | None:
     """The next instant after ``now_ms`` at which :func:`time_block` (or the flatten window) may change."""
+    close = spec.close_ts_ms
+    if not windows and close is not None and flatten_before_ms is None:
+        # the common case (no release windows, no flatten) without building lists: the earlier future edge of
+        # the stop-quoting instant and the close
+        stop = close - stop_before_close_ms
+        best = stop if stop > now_ms else None
+        if close > now_ms and (best is None or close < best):
+            best = close
+        return best
     edges: list[int] = []
     if spec.close_ts_ms is not None:
         edges.append(spec.close_ts_ms - stop_before_close_ms)
@@ -128,6 +137,16 @@ def external_top(
 ) -> tuple[Price | None, Count | None, Price | None, Count | None]:
     """Best YES bid/ask and sizes with our own resting size taken out (our quotes must not move our fair).
     ``own`` is what we know of our size in the book: ``{("bid"|"ask", YES price): count}``."""
+    if not own:
+        # none of the book is ours: the best levels as they are (a level of size <= 0 takes the general walk)
+        b, a = book.best_yes_bid(), book.best_yes_ask()
+        if (b is None or b[1] > 0) and (a is None or a[1] > 0):
+            return (
+                b[0] if b else None,
+                Count(b[1]) if b else None,
+                a[0] if a else None,
+                Count(a[1]) if a else None,
+            )
     own_bid = {p: c for (sd, p), c in own.items() if sd == "bid"} if own else {}
     own_ask = {p: c for (sd, p), c in own.items() if sd == "ask"} if own else {}
     bid = _best_excluding(book.best_yes_bid(), own_bid, lambda: book.levels("yes"))

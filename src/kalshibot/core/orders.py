@@ -52,6 +52,11 @@ class State(Enum):
     REJECTED = "rejected"
     UNKNOWN = "unknown"  # outcome lost: a lookup must resolve it
 
+    # members compare by identity (Enum defines no __eq__), so the identity hash is consistent with equality;
+    # Enum's own __hash__ is Python-level (hash of the name) and every ``state in WORKING`` and lifecycle-table
+    # lookup on the hot path paid for it
+    __hash__ = object.__hash__
+
 
 class Ev(Enum):
     SEND_AMEND = "send_amend"
@@ -77,6 +82,8 @@ class Ev(Enum):
     VENUE_EXPIRED = "venue_expired"
     VENUE_UNKNOWN = "venue_unknown"
     OUTCOME_UNKNOWN = "outcome_unknown"  # a request timed out after sending
+
+    __hash__ = object.__hash__  # as State: identity equality, C-level hash (lifecycle table keys)
 
 
 class UnexpectedTransition(DataError):

@@ -79,6 +79,23 @@ class Hypothetical:
     replaces: str | None = None
 
 
+_HYP_FIELDS = ("ticker", "side", "price", "count", "replaces")
+_hyp_set = tuple(getattr(Hypothetical, f).__set__ for f in _HYP_FIELDS)  # the slots' own setters
+
+
+def hypothetical(ticker: str, side: BookSide, price: Price, count: Count, replaces: str | None) -> Hypothetical:
+    """``Hypothetical(...)`` built through the slots' setters: the same frozen value at well under half the frozen
+    dataclass ``__init__``'s cost (one per risk check, the hot path of issue 9; a test pins the field list)."""
+    h = object.__new__(Hypothetical)
+    s = _hyp_set
+    s[0](h, ticker)
+    s[1](h, side)
+    s[2](h, price)
+    s[3](h, count)
+    s[4](h, replaces)
+    return h
+
+
 @dataclass(slots=True)
 class MarketPosition:
     ticker: str
@@ -142,11 +159,20 @@ class MarketPosition:
             loss_no, loss_yes = self.cost_x, self.cost_x - self.position * ONE_DOLLAR
         else:
             loss_no, loss_yes = self.cost_x + self.position * ONE_DOLLAR, self.cost_x
-        for o in self._orders_with(change):
-            if o[0] == "bid":
-                loss_no += o[1] * o[2]
+        # _orders_with inlined (the risk check's hot path)
+        skip = change.replaces if change is not None else None
+        for oid, o in self.orders.items():
+            if skip is not None and oid == skip:
+                continue
+            if o.side == "bid":
+                loss_no += o.price * o.remaining
             else:
-                loss_yes += (ONE_DOLLAR - o[1]) * o[2]
+                loss_yes += (ONE_DOLLAR - o.price) * o.remaining
+        if change is not None and change.ticker == self.ticker:
+            if change.side == "bid":
+                loss_no += change.price * change.count
+            else:
+                loss_yes += (ONE_DOLLAR - change.price) * change.count
         return loss_no, loss_yes
 
     def fixed_loss_x(self, change: Hypothetical | None = None) -> int | None:
@@ -191,6 +217,9 @@ class Portfolio:
         self._events: dict[str, dict[str, MarketPosition]] = {}  # event ticker -> its markets (settled included)
         self._losses_cache: dict[str, tuple[int, int]] = {}  # ticker -> losses_x()
         self._event_cache: dict[str, int] = {}  # event ticker -> _event_stake_x(e, None)
+        # event ticker -> whether an unsettled member is mutually exclusive; written with every _event_cache entry
+        # (and read only while that entry is present), so it is valid exactly when the cached stake is
+        self._event_excl: dict[str, bool] = {}
         self._account_clean = 0  # sum of _event_cache's values
         self._dirty_events: set[str] = set()  # events whose stake must be recomputed into the account total
         # the last hypothetical judged (by identity: the guard asks market, event and account stake for the same
@@ -281,7 +310,9 @@ class Portfolio:
         if remaining <= 0:
             self.remove_order(order_id)
             return
-        m = self.ensure_market(ticker)
+        m = self._markets.get(ticker)
+        if m is None:
+            m = self.ensure_market(ticker)
         m.orders[order_id] = RestingOrder(order_id, ticker, side, price, remaining)
         self._order_market[order_id] = ticker
         self._touch(m)
@@ -379,6 +410,52 @@ class Portfolio:
             return m.position + m.resting("bid", exclude_order_id) + count <= 0
         return m.position - m.resting("ask", exclude_order_id) - count >= 0
 
+    def judge_market(self, change: Hypothetical) -> tuple[bool, Money, Count, Count]:
+        """For the risk check, in one pass over the market's orders: ``(would_be_reducing(ticker, side, count,
+        replaces), market_stake(ticker, change), *position_bounds(ticker, change))`` for ``change``'s market. The
+        hypothetical's losses are left in the per-hypothetical cache, as :meth:`market_stake` would leave them, so
+        the event and account figures that follow reuse them."""
+        ticker = change.ticker
+        m = self._markets.get(ticker)
+        if m is None:
+            low, high = self.position_bounds(ticker, change)
+            reducing = self.would_be_reducing(ticker, change.side, change.count, change.replaces)
+            return reducing, self.market_stake(ticker, change), low, high
+        pos = m.position
+        if pos >= 0:
+            loss_no, loss_yes = m.cost_x, m.cost_x - pos * ONE_DOLLAR
+        else:
+            loss_no, loss_yes = m.cost_x + pos * ONE_DOLLAR, m.cost_x
+        skip = change.replaces
+        bids = asks = others = 0  # resting counts, the replaced order excluded ("others": neither side's name)
+        for oid, o in m.orders.items():
+            if skip is not None and oid == skip:
+                continue
+            if o.side == "bid":
+                loss_no += o.price * o.remaining
+                bids += o.remaining
+            else:
+                loss_yes += (ONE_DOLLAR - o.price) * o.remaining
+                if o.side == "ask":
+                    asks += o.remaining
+                else:
+                    others += o.remaining
+        count = change.count
+        if change.side == "bid":
+            loss_no += change.price * count
+            lo, hi = pos - asks - others, pos + bids + count
+            reducing = count > 0 and pos + bids + count <= 0
+        else:
+            loss_yes += (ONE_DOLLAR - change.price) * count
+            lo, hi = pos - asks - others - count, pos + bids
+            reducing = count > 0 and pos - asks - count >= 0
+        if change is not self._hyp:
+            self._hyp = change
+            self._hyp_losses.clear()
+            self._hyp_events.clear()
+        self._hyp_losses[ticker] = (loss_no, loss_yes)
+        return reducing, _ceil_money(self._market_stake_x(m, change)), Count(lo), Count(hi)
+
     # --- PnL --------------------------------------------------------------------------------------------
     def realized_pnl(self, ticker: str | None = None) -> Money:
         return _floor_money(sum(m.realized_x for m in self._select(ticker)))
@@ -437,9 +514,16 @@ class Portfolio:
         acc = self._account_clean
         if change is None:
             return _ceil_money(acc)
-        # only the events of the market(s) the hypothetical touches change (module docstring)
-        for e in self._events_touched(change):
-            acc += self._event_stake_x(e, change) - self._event_stake_x(e, None)
+        # only the events of the market(s) the hypothetical touches change (module docstring): _events_touched
+        # without building the set
+        e1 = self.event_of(change.ticker)
+        acc += self._event_stake_x(e1, change) - self._event_stake_x(e1, None)
+        if change.replaces is not None:
+            t = self._order_market.get(change.replaces)
+            if t is not None:
+                e2 = self._markets[t].event_ticker
+                if e2 != e1:
+                    acc += self._event_stake_x(e2, change) - self._event_stake_x(e2, None)
         return _ceil_money(acc)
 
     def event_of(self, ticker: str) -> str:
@@ -466,8 +550,12 @@ class Portfolio:
             self._hyp_events.clear()
 
     def _losses(self, m: MarketPosition, change: Hypothetical | None) -> tuple[int, int]:
-        if change is not None and self._touches(m, change):
-            self._for(change)
+        # _touches and _for inlined (called for every market of an event on the risk check's hot path)
+        if change is not None and (change.ticker == m.ticker or change.replaces in m.orders):
+            if change is not self._hyp:
+                self._hyp = change
+                self._hyp_losses.clear()
+                self._hyp_events.clear()
             got = self._hyp_losses.get(m.ticker)
             if got is None:
                 got = self._hyp_losses[m.ticker] = m.losses_x(change)
@@ -487,14 +575,61 @@ class Portfolio:
         if change is None:
             got = self._event_cache.get(event_ticker)
             if got is None:
-                got = self._event_cache[event_ticker] = self._event_stake_scan(event_ticker, None)
+                got = self._event_cache[event_ticker] = self._event_stake_clean(event_ticker)
                 self._account_clean += got
             return got
         self._for(change)
         got = self._hyp_events.get(event_ticker)
         if got is None:
-            got = self._hyp_events[event_ticker] = self._event_stake_scan(event_ticker, change)
+            got = self._hyp_events[event_ticker] = self._event_stake_hyp(event_ticker, change)
         return got
+
+    def _event_stake_clean(self, event_ticker: str) -> int:
+        """``_event_stake_scan(event_ticker, None)``, and the event's ``_event_excl`` flag. The independent-markets
+        case (the common one) is one tight loop over the cached losses: after every order change of a market its
+        event is recomputed here, once per requote on the hot path."""
+        members = self._events.get(event_ticker)
+        excl = False
+        total = 0
+        if members:
+            cache = self._losses_cache
+            for m in members.values():
+                if m.settled:
+                    continue
+                if m.mutually_exclusive:
+                    excl = True
+                    break
+                losses = cache.get(m.ticker)
+                if losses is None:
+                    losses = cache[m.ticker] = m.losses_x()
+                if m.settlement_value is not None:
+                    total += max(0, _fixed_loss(losses, m.settlement_value))
+                else:
+                    total += max(0, losses[0], losses[1])
+        self._event_excl[event_ticker] = excl
+        return self._event_stake_scan(event_ticker, None) if excl else total
+
+    def _event_stake_hyp(self, event_ticker: str, change: Hypothetical) -> int:
+        """The event's stake as if ``change`` rested. When no unsettled market of the event is mutually exclusive
+        the stake is the sum of its markets' stakes, and only the market(s) the hypothetical touches (its ticker,
+        and the market of the order it replaces: :meth:`_touches`) differ from the cached stake as it is: O(1)
+        instead of a scan of the event. A mutually exclusive event, or a ticker not yet known, is scanned."""
+        members = self._events.get(event_ticker)
+        if members is None or change.ticker not in self._markets:
+            return self._event_stake_scan(event_ticker, change)
+        total = self._event_stake_x(event_ticker, None)
+        if self._event_excl[event_ticker]:
+            return self._event_stake_scan(event_ticker, change)
+        m = members.get(change.ticker)
+        if m is not None and not m.settled:
+            total += self._market_stake_x(m, change) - self._market_stake_x(m, None)
+        if change.replaces is not None:
+            t = self._order_market.get(change.replaces)  # the market whose orders hold it (see _touches)
+            if t is not None and t != change.ticker:
+                m = members.get(t)
+                if m is not None and not m.settled:
+                    total += self._market_stake_x(m, change) - self._market_stake_x(m, None)
+        return total
 
     def _event_stake_scan(self, event_ticker: str, change: Hypothetical | None) -> int:
         members = self._events.get(event_ticker)

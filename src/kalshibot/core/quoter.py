@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from kalshibot.core.fair import FairValueMode
@@ -61,6 +62,52 @@ class QuoteContext:
     fee_multiplier_ppm: int = 1_000_000
     time_to_close_s: float | None = None
     post_only: bool = True
+
+
+_QC_FIELDS = (
+    "ticker",
+    "fair",
+    "best_bid",
+    "best_ask",
+    "position",
+    "grid",
+    "fee_type",
+    "fee_multiplier_ppm",
+    "time_to_close_s",
+    "post_only",
+)
+_qc_set = tuple(getattr(QuoteContext, f).__set__ for f in _QC_FIELDS)  # the slots' own setters
+_new = object.__new__
+
+
+def quote_context(
+    ticker: str,
+    fair: Price,
+    best_bid: Price | None,
+    best_ask: Price | None,
+    position: Count,
+    grid: PriceGrid,
+    fee_type: str,
+    fee_multiplier_ppm: int,
+    time_to_close_s: float | None,
+    post_only: bool,
+) -> QuoteContext:
+    """``QuoteContext(...)`` with every field given, built through the slots' setters: the same frozen value
+    (equal, hashable, immutable afterwards) at a third of the frozen dataclass ``__init__``'s cost, once per
+    requote on the hot path (issue 9). ``_QC_FIELDS`` must list every field (a test pins it)."""
+    c = _new(QuoteContext)
+    s = _qc_set
+    s[0](c, ticker)
+    s[1](c, fair)
+    s[2](c, best_bid)
+    s[3](c, best_ask)
+    s[4](c, position)
+    s[5](c, grid)
+    s[6](c, fee_type)
+    s[7](c, fee_multiplier_ppm)
+    s[8](c, time_to_close_s)
+    s[9](c, post_only)
+    return c
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +138,18 @@ def _check_shape(s: _Shape) -> None:
         raise ValueError("levels and level_spacing_ticks must be >= 1")
     if s.max_position is not None and s.max_position < 0:
         raise ValueError("max_position must be >= 0")
+
+
+# the journal's strings for prices and positions: pure functions of an int, memoized because every quote formats
+# them (the fair value, the fee floor, the position) and a requote is the hot path
+_price_str = lru_cache(maxsize=8192)(format_price)
+_count_str = lru_cache(maxsize=1024)(format_count)
+
+
+@lru_cache(maxsize=4096)
+def _skew_str(skew_per_contract: int, position: int) -> str:
+    """The journal's skew: micros the quote is shifted by inventory (memoized: the position rarely changes)."""
+    return str(round(skew_per_contract * position / COUNT_ONE))
 
 
 def _ladder(grid: PriceGrid, top: Price, n: int, spacing: int, down: bool) -> list[Price]:
@@ -127,7 +186,7 @@ def _finish(
     ``fractions.Fraction`` cost most of a requote)."""
     grid = ctx.grid
     h = fee_floor_half_spread(ctx.fee_type, ctx.fee_multiplier_ppm, shape.size)
-    reason["fee_min_half_spread"] = format_price(h)
+    reason["fee_min_half_spread"] = _price_str(h)
     clipped: list[str] = []
     # 1. fee floor, symmetric about the model's centre: centre = (bid + ask) / 2, so work at twice the scale
     if bid_num is not None and ask_num is not None and ask_num - bid_num < 2 * h * scale:
@@ -158,18 +217,22 @@ def _finish(
     asks: Levels = ()
     if bid is not None:
         n = _fit(ctx.position, shape.size, shape.levels, shape.max_position, buy=True)
-        if n:
+        if n == 1:
+            bids = ((bid, shape.size),)  # the one-level ladder is its top (the common configuration)
+        elif n:
             bids = tuple((p, shape.size) for p in _ladder(grid, bid, n, shape.level_spacing_ticks, down=True))
         else:
             clipped.append("max_position_bid")
     if ask is not None:
         n = _fit(ctx.position, shape.size, shape.levels, shape.max_position, buy=False)
-        if n:
+        if n == 1:
+            asks = ((ask, shape.size),)
+        elif n:
             asks = tuple((p, shape.size) for p in _ladder(grid, ask, n, shape.level_spacing_ticks, down=False))
         else:
             clipped.append("max_position_ask")
     reason["clipped"] = clipped
-    reason["position"] = format_count(ctx.position)
+    reason["position"] = _count_str(ctx.position)
     return Quote(bids=bids, asks=asks, reason=reason)
 
 
@@ -197,6 +260,7 @@ class LinearQuoter:
         self.skew_per_contract = skew_per_contract
         self._shape = _Shape(size, levels, level_spacing_ticks, max_position)
         _check_shape(self._shape)
+        self._half_spread_str = format_price(spread // 2)
 
     def quote(self, ctx: QuoteContext) -> Quote:
         # exact at scale 2 * COUNT_ONE: half = spread / 2, skew = skew_per_contract * position / COUNT_ONE
@@ -206,9 +270,9 @@ class LinearQuoter:
         centre = ctx.fair * scale - skew_num
         reason: dict[str, object] = {
             "model": self.name,
-            "fair": format_price(ctx.fair),
-            "skew": str(round(self.skew_per_contract * ctx.position / COUNT_ONE)),  # micros shifted by inventory
-            "half_spread": format_price(self.spread // 2),
+            "fair": _price_str(ctx.fair),
+            "skew": _skew_str(self.skew_per_contract, ctx.position),  # micros shifted by inventory
+            "half_spread": self._half_spread_str,
         }
         return _finish(ctx, self._shape, centre - half_num, centre + half_num, scale, reason)
 

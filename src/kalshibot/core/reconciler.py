@@ -31,14 +31,14 @@ How it chooses (costs are Kalshi write-bucket tokens, API.md §7.1: create 10, a
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from kalshibot.core.events import BookSide
 from kalshibot.core.fixed import Count, Price
 from kalshibot.core.grid import PriceGrid
-from kalshibot.core.orders import Order, State
+from kalshibot.core.orders import TERMINAL, Order, State
 
 Policy = Literal["amend", "cancel_replace"]
 
@@ -129,6 +129,9 @@ def tick_index(grid: PriceGrid, price: int) -> int:
 
 
 def _merge(levels: Sequence[Level]) -> list[Level]:
+    if len(levels) == 1:  # the common one-level quote: nothing to merge (a Level is immutable: share it)
+        lv = levels[0]
+        return [lv] if lv.count > 0 else []
     by_price: dict[int, int] = {}
     for lv in levels:
         if lv.count > 0:
@@ -154,7 +157,7 @@ def reconcile_side(
     new_exp = now_s + params.expiration_s if params.expiration_s is not None else None
     amend_ok = params.policy == "amend"
     levels = _merge(desired)
-    live = [o for o in orders if o.side == side and o.kind == "quote" and not o.is_terminal and o.state not in _IGNORED]
+    live = [o for o in orders if o.side == side and o.kind == "quote" and o.state not in _SKIPPED]
     steps: list[Step] = []
 
     # 1. assign each live order to the nearest desired level within tolerance (exact matches win)
@@ -184,7 +187,8 @@ def reconcile_side(
         cands = [o for o in spare if not o.in_flight]
         if not cands:
             return None
-        best = min(cands, key=lambda x: (abs(x.target_price - price), x.created_ms))
+        # one candidate (the usual "move the one order" plan) is its own minimum
+        best = cands[0] if len(cands) == 1 else min(cands, key=lambda x: (abs(x.target_price - price), x.created_ms))
         spare.remove(best)
         return best
 
@@ -237,6 +241,7 @@ def reconcile_side(
 
 
 _IGNORED = frozenset({State.PENDING_CANCEL, State.UNKNOWN})
+_SKIPPED = TERMINAL | _IGNORED  # terminal (``Order.is_terminal``) or ignored: one set lookup per order
 
 
 def _refresh_or_keep(
@@ -255,6 +260,15 @@ def _refresh_or_keep(
     return [Keep(o)]
 
 
+def _best(levels: Sequence[Level], pick: Callable[..., Price]) -> Price | None:
+    """``pick`` of the prices with a positive count (None if none); one level, the usual quote, without a
+    generator."""
+    if len(levels) == 1:
+        lv = levels[0]
+        return lv.price if lv.count > 0 else None
+    return pick((lv.price for lv in levels if lv.count > 0), default=None)
+
+
 def reconcile_market(
     bids: Sequence[Level],
     asks: Sequence[Level],
@@ -264,8 +278,8 @@ def reconcile_market(
     params: ReconcileParams,
 ) -> list[Step]:
     """Both sides of one market. ``asks`` are YES-leg ask prices (V2 side ``ask``)."""
-    best_bid = max((lv.price for lv in bids if lv.count > 0), default=None)
-    best_ask = min((lv.price for lv in asks if lv.count > 0), default=None)
+    best_bid = _best(bids, max)
+    best_ask = _best(asks, min)
     mid2 = best_bid + best_ask if best_bid is not None and best_ask is not None else None
     plan = reconcile_side("bid", bids, orders, grid, now_ms, params, mid2)
     return plan + reconcile_side("ask", asks, orders, grid, now_ms, params, mid2)

@@ -37,7 +37,7 @@ from typing import Literal
 
 from kalshibot.core.events import BookSide, RiskNote
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Money, Price
-from kalshibot.core.portfolio import Hypothetical, Portfolio
+from kalshibot.core.portfolio import Hypothetical, Portfolio, hypothetical
 
 RiskState = Literal["ACTIVE", "REDUCING", "HALTED"]
 Scope = Literal["market", "event", "account"]
@@ -105,6 +105,10 @@ class RiskGuard:
     @property
     def state(self) -> RiskState:
         return self._state
+
+    def has_notes(self) -> bool:
+        """Whether :meth:`notes` has anything to drain."""
+        return bool(self._notes)
 
     def notes(self) -> list[RiskNote]:
         """RiskNotes for the transitions since the last call (drained)."""
@@ -212,7 +216,7 @@ class RiskGuard:
     ) -> Refusal | None:
         """None if a new order may be sent, else the first limit it breaks."""
         self.portfolio.ensure_market(ticker, event_ticker)
-        return self._check(Hypothetical(ticker, side, price, count), fair)
+        return self._check(hypothetical(ticker, side, price, count, None), fair)
 
     def check_amend(self, order_id: str, new_price: Price, new_count: Count, fair: Price | None) -> Refusal | None:
         """Judge an amend of our resting order ``order_id`` to ``new_price`` with ``new_count`` left resting
@@ -220,7 +224,7 @@ class RiskGuard:
         o = self.portfolio.order(order_id)
         if o is None:
             return Refusal("unknown_order", 0, 0, "market", "", self._state, f"no resting order {order_id}")
-        return self._check(Hypothetical(o.ticker, o.side, new_price, new_count, replaces=order_id), fair)
+        return self._check(hypothetical(o.ticker, o.side, new_price, new_count, order_id), fair)
 
     def _refuse(self, limit: str, value: int, threshold: int, scope: Scope, sid: str, msg: str = "") -> Refusal:
         return Refusal(limit, value, threshold, scope, sid, self._state, msg)
@@ -242,7 +246,9 @@ class RiskGuard:
         if self._state == "HALTED":
             return self._refuse("halted", 0, 0, "account", "", self.halt_reason or "halted")
         event = p.event_of(h.ticker)
-        reducing = p.would_be_reducing(h.ticker, h.side, h.count, h.replaces)
+        # would_be_reducing, market_stake and position_bounds of h in one pass (pure: computing the stake and the
+        # bounds before they are needed changes no answer)
+        reducing, stake, lo, hi = p.judge_market(h)
         if reducing:
             # 3. reducing: exposure limits do not apply, except that event/account stake must not be raised
             # above a limit (see module docstring)
@@ -251,11 +257,9 @@ class RiskGuard:
         if self._state == "REDUCING":
             return self._refuse("reducing_only", 0, 0, "market", h.ticker, "only reducing orders pass in REDUCING")
         # 5. exposure
-        stake = p.market_stake(h.ticker, h)
         if stake > lim.max_notional_per_market:
             return self._refuse("max_notional_per_market", stake, lim.max_notional_per_market, "market", h.ticker)
         if lim.max_position is not None:
-            lo, hi = p.position_bounds(h.ticker, h)
             reach = max(-lo, hi)
             if reach > lim.max_position:
                 return self._refuse("max_position", reach, lim.max_position, "market", h.ticker)
