@@ -77,13 +77,16 @@ async def _ceiling(sim_ws: str, rest_url: str, base_url: str, keys: Keys, ticker
         return n / (time.perf_counter() - t0)
 
 
+_BOOK_EVENTS = (ev.BookDelta, ev.BookSnapshot)  # built once: a `X | Y` union is a new object on every call
+
+
 async def _ours_feed(sim_ws: str, rest_url: str, base_url: str, keys: Keys, ticker: str, n: int) -> tuple[float, bool]:
     book = OrderBook(ticker)
     done = asyncio.Event()
     target = [0]
 
     def on_event(e: ev.Event) -> None:
-        if isinstance(e, ev.BookDelta | ev.BookSnapshot) and e.ticker == ticker:
+        if isinstance(e, _BOOK_EVENTS) and e.ticker == ticker:
             book.apply(e)
             if feed.stats.deltas >= target[0] > 0:
                 done.set()

@@ -1,9 +1,9 @@
 """Figure 1, tick-to-intent: one WebSocket frame's bytes to the engine's actions, in process.
 
-Ours: ``Feed.handle_frame(bytes)`` (orjson + the fast delta decoder + per-sid sequence check) calling
-``Engine.handle`` (book update, fair value, quoter, risk, fees, grid, reconcile) with the default settings; the
-clock is read around that one call. The exchange's answers to the actions are fed back to the engine between
-frames, outside the timed region (in the daemon they arrive later, as their own events).
+Ours: ``Feed.handle_frame(bytes)`` (the msgspec delta decoder, else orjson + the reference one; per-sid sequence
+check) calling ``Engine.handle`` (book update, fair value, quoter, risk, fees, grid, reconcile) with the default
+settings; the clock is read around that one call. The exchange's answers to the actions are fed back to the engine
+between frames, outside the timed region (in the daemon they arrive later, as their own events).
 
 Baselines on the very same frames, same process:
 
@@ -36,7 +36,7 @@ from kalshibot.core.book import OrderBook
 from kalshibot.core.engine import Engine
 from kalshibot.core.fixed import Count, Price
 from kalshibot.core.grid import PriceGrid
-from kalshibot.net.decode import delta_from_obj
+from kalshibot.net.decode import delta_from_obj, fast_delta
 from kalshibot.net.feed import Feed
 from kalshibot.wiring import engine_config, trading_day
 
@@ -342,7 +342,8 @@ def run_guide(w: Workload) -> tuple[list[float], int, int]:
 
 # --------------------------------------------------------------------------------- book only: vs the PyPI package
 def run_book_ours(w: Workload) -> tuple[float, list[tuple[Any, ...]]]:
-    """Mean µs per delta for orjson + decode + apply + best prices; the final tops for the cross-check."""
+    """Mean µs per delta for decode (raw frame to ``BookDelta``, as the feed does it) + apply + best prices; the
+    final tops for the cross-check."""
     books = {t: OrderBook(t) for t in w.tickers}
     for s in w.snapshots:
         o = orjson.loads(s)
@@ -353,7 +354,8 @@ def run_book_ours(w: Workload) -> tuple[float, list[tuple[Any, ...]]]:
     loads = orjson.loads
     t0 = time.perf_counter_ns()
     for frame in w.frames:
-        d = delta_from_obj(loads(frame), False)
+        # decoded as Feed.handle_frame does: the typed fast path, else orjson + the reference decoder
+        d = fast_delta(frame, False) or delta_from_obj(loads(frame), False)
         b = books[d.ticker]
         b.apply_delta(d)
         b.best_yes_bid()

@@ -7,6 +7,11 @@ the feed. :func:`delta_from_obj` checks the already-parsed JSON object field by 
 the same fixed-point parsers the models use. :class:`DeltaMessage` is the pydantic model of the same message
 (strict types, unknown fields ignored); a Hypothesis property test (tests/test_net_decode.py) proves the two accept
 and reject exactly the same objects and produce the same ``BookDelta``. Message shape: API.md §5.3.
+
+:func:`fast_delta` goes one step earlier, from the raw frame: msgspec decodes the common delta shape into typed
+structs in C and the ``BookDelta`` is filled without the frozen class's per-field setters. It declines (None)
+whatever it is not sure of, and the caller then takes the reference way above (the feed does; so does
+:func:`decode_delta`); tests/test_perf_feed_decode.py proves that what it accepts decodes to the same ``BookDelta``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
@@ -166,8 +172,118 @@ if len(fields(BookDelta)) != 9:  # pragma: no cover - a new BookDelta field must
     raise ImportError("net/decode.py: BookDelta gained a field; set it in delta_from_obj")
 
 
+# ------------------------------------------------------------------------------------- raw bytes -> BookDelta
+# The feed's first try on every frame (issue 9): msgspec decodes the raw frame straight into these typed structs, in
+# C, with the type checks delta_from_obj makes in Python. It is deliberately narrower than the reference path:
+# whatever it refuses (another message type, JSON numbers for price/size, an unknown field, an integer outside
+# orjson's 64-bit range, bad UTF-8, any malformed JSON) is not an error here but "not mine", and the caller decodes
+# the frame again the reference way (orjson + delta_from_obj), which decides and reports. So it only has to be
+# right where it accepts: forbid_unknown_fields means no value goes unread (orjson refuses some values msgspec
+# would skip, e.g. 1e400), and integers are bounded to int64, inside what orjson returns as int (beyond u64 orjson
+# gives a float that delta_from_obj refuses). tests/test_perf_feed_decode.py: accepted => the reference's BookDelta.
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # msgspec bounds are int64; orjson's reach u64
+
+
+class _FastBody(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
+    # declared in Kalshi's key order (API.md §5.3): msgspec tries the next declared field first (kw_only lets
+    # the optional ones sit where they come on the wire)
+    market_ticker: str
+    market_id: str | None = None  # not used
+    price_dollars: str
+    delta_fp: str
+    side: Literal["yes", "no"]
+    ts_ms: _Int | None = None
+    ts: str | None = None  # deprecated RFC3339 time, not used
+    client_order_id: str | None = None
+    subaccount: _Int | None = None
+
+
+class _FastFrame(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    type: Literal["orderbook_delta"]
+    sid: _Int
+    seq: _Int
+    msg: _FastBody
+
+
+_fast_decode = msgspec.json.Decoder(_FastFrame).decode
+# what msgspec raises on input it refuses: its own errors, UnicodeError (a ValueError) on bad UTF-8 / surrogates,
+# TypeError for a frame that is neither text nor bytes (orjson reports that one, as a bad frame)
+_NOT_MINE = (msgspec.MsgspecError, ValueError, TypeError, RecursionError)
+
+
+def fast_delta(frame: bytes | str, no_in_yes_prices: bool) -> BookDelta | None:
+    """The ``BookDelta`` of a raw ``orderbook_delta`` frame in the common shape, or None: then decode the frame
+    the reference way (:func:`delta_from_obj` on ``orjson.loads(frame)``), which accepts or reports it."""
+    try:
+        f = _fast_decode(frame)
+    except _NOT_MINE:
+        return None
+    b = f.msg
+    raw_price = b.price_dollars
+    price = _price_memo.get(raw_price)
+    if price is None:
+        return None  # first sight of this string: the reference path parses (and memoizes) it
+    raw_delta = b.delta_fp
+    delta = _delta_memo.get(raw_delta)
+    if delta is None:
+        return None
+    d = _new(_DeltaDraft)  # see _DeltaDraft: filled with plain slot stores, then made the BookDelta it is
+    d.ticker = b.market_ticker
+    d.sid = f.sid
+    d.seq = f.seq
+    d.side = b.side
+    d.price = price
+    d.delta = delta
+    d.no_in_yes_prices = no_in_yes_prices
+    d.client_order_id = b.client_order_id
+    d.ts_ms = b.ts_ms or 0
+    d.__class__ = BookDelta  # type: ignore[assignment]
+    return d  # type: ignore[return-value]
+
+
+class _DeltaDraft:
+    """A mutable twin of the frozen ``BookDelta`` with the very same slots (so the same memory layout), used only
+    inside :func:`fast_delta`: its fields are filled with ordinary slot stores (the fastest attribute write CPython
+    has; the frozen class refuses them) and the finished object's ``__class__`` is then set to ``BookDelta``, which
+    CPython allows between layout-compatible classes. The result is a genuine ``BookDelta``: same type, value, hash,
+    repr and immutability as ``BookDelta(...)`` builds (checked below at import and in
+    tests/test_perf_feed_decode.py), for ~0.2 µs where nine slot-descriptor calls cost ~0.45 µs (issue 9)."""
+
+    __slots__ = BookDelta.__slots__  # the same slots, hence the same layout
+    ticker: str
+    sid: int
+    seq: int
+    side: Literal["yes", "no"]
+    price: Price
+    delta: Count
+    no_in_yes_prices: bool
+    client_order_id: str | None
+    ts_ms: int
+
+
+def _check_draft() -> None:
+    # a BookDelta that gains a field the draft does not declare (or stops being a plain slots class) must fail
+    # loudly here, not build wrong events
+    if set(_DeltaDraft.__annotations__) != {f.name for f in fields(BookDelta)}:  # pragma: no cover
+        raise ImportError("net/decode.py: _DeltaDraft must declare exactly BookDelta's fields")
+    want = BookDelta("T", 1, 2, "no", Price(3), Count(-4), True, "c", 5)
+    d = _new(_DeltaDraft)
+    for name in _DeltaDraft.__slots__:
+        setattr(d, name, getattr(want, name))
+    d.__class__ = BookDelta  # type: ignore[assignment]
+    got: object = d
+    if type(got) is not BookDelta or got != want or hash(got) != hash(want):  # pragma: no cover
+        raise ImportError("net/decode.py: a _DeltaDraft does not become the same BookDelta")
+
+
+_check_draft()
+
+
 def decode_delta(frame: bytes | str, no_in_yes_prices: bool = True) -> BookDelta:
-    """Parse a raw frame and decode it (for tests and benchmarks; the feed parses once and dispatches)."""
+    """A raw frame -> ``BookDelta`` the way the feed decodes it (fast path first); raises :class:`WireError`."""
+    d = fast_delta(frame, no_in_yes_prices)
+    if d is not None:
+        return d
     try:
         obj = orjson.loads(frame)
     except orjson.JSONDecodeError as e:
@@ -175,4 +291,4 @@ def decode_delta(frame: bytes | str, no_in_yes_prices: bool = True) -> BookDelta
     return delta_from_obj(obj, no_in_yes_prices)
 
 
-__all__ = ["DeltaMessage", "decode_delta", "delta_from_obj"]
+__all__ = ["DeltaMessage", "decode_delta", "delta_from_obj", "fast_delta"]

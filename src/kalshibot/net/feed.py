@@ -44,7 +44,7 @@ from kalshibot.core.fixed import ONE_DOLLAR, Count, Price, format_count, format_
 from kalshibot.errors import DataError, SequenceGapError
 from kalshibot.net import ws_models as wm
 from kalshibot.net.auth import WsAuth, wall_clock_ms
-from kalshibot.net.decode import delta_from_obj
+from kalshibot.net.decode import delta_from_obj, fast_delta
 
 log = structlog.get_logger(__name__)
 
@@ -66,8 +66,39 @@ class MarketData:
     event: ev.BookSnapshot | ev.BookDelta | ev.TradePrint
 
 
+# The daemon writes one market-data record per applied delta: the decimal strings of the prices and sizes a book
+# lives on are memoized (pure functions of an int; bounded, like decode.py's parse memo), saving two formatting
+# calls (~1 µs) per delta. tests/test_perf_feed_records.py holds the records to the unmemoized formatting.
+_TEXT_MEMO_MAX = 50_000
+_price_text: dict[int, str] = {}
+_count_text: dict[int, str] = {}
+
+
 def market_fields(e: ev.BookSnapshot | ev.BookDelta | ev.TradePrint) -> dict[str, Any]:
     """The market-data record fields for one applied message (decimal strings, as the journal writes them)."""
+    if isinstance(e, ev.BookDelta):  # the per-delta case first
+        price = ONE_DOLLAR - e.price if e.side == "no" and e.no_in_yes_prices else e.price
+        price_s = _price_text.get(price)
+        if price_s is None:
+            price_s = format_price(price)
+            if len(_price_text) < _TEXT_MEMO_MAX:
+                _price_text[price] = price_s
+        delta_s = _count_text.get(e.delta)
+        if delta_s is None:
+            delta_s = format_count(e.delta)
+            if len(_count_text) < _TEXT_MEMO_MAX:
+                _count_text[e.delta] = delta_s
+        return {
+            "kind": "delta",
+            "ticker": e.ticker,
+            "sid": e.sid,
+            "seq": e.seq,
+            "side": e.side,
+            "price": price_s,
+            "delta": delta_s,
+            "client_order_id": e.client_order_id,
+            "exchange_ts_ms": e.ts_ms or None,
+        }
     if isinstance(e, ev.TradePrint):
         return {
             "ticker": e.ticker,
@@ -77,28 +108,15 @@ def market_fields(e: ev.BookSnapshot | ev.BookDelta | ev.TradePrint) -> dict[str
             "taker_side": e.taker_outcome,
             "exchange_ts_ms": e.ts_ms or None,
         }
-    if isinstance(e, ev.BookSnapshot):
-        flip = e.no_in_yes_prices
-        no = sorted((ONE_DOLLAR - p if flip else p, c) for p, c in e.no)
-        return {
-            "kind": "snapshot",
-            "ticker": e.ticker,
-            "sid": e.sid,
-            "seq": e.seq,
-            "yes": [[format_price(p), format_count(c)] for p, c in e.yes],
-            "no": [[format_price(p), format_count(c)] for p, c in no],
-            "exchange_ts_ms": e.ts_ms or None,
-        }
-    price = ONE_DOLLAR - e.price if e.side == "no" and e.no_in_yes_prices else e.price
+    flip = e.no_in_yes_prices
+    no = sorted((ONE_DOLLAR - p if flip else p, c) for p, c in e.no)
     return {
-        "kind": "delta",
+        "kind": "snapshot",
         "ticker": e.ticker,
         "sid": e.sid,
         "seq": e.seq,
-        "side": e.side,
-        "price": format_price(price),
-        "delta": format_count(e.delta),
-        "client_order_id": e.client_order_id,
+        "yes": [[format_price(p), format_count(c)] for p, c in e.yes],
+        "no": [[format_price(p), format_count(c)] for p, c in no],
         "exchange_ts_ms": e.ts_ms or None,
     }
 
@@ -191,6 +209,7 @@ class Feed:
         self._book_sid: dict[str, int] = {}
         self._awaiting: set[str] = set()  # markets whose book is invalid until a snapshot arrives
         self._seq = SequenceTracker()
+        self._seq_last = self._seq.last_map  # the fast path's inlined in-order check reads and advances it
         self._outbox = asyncio.Queue()
 
     @property
@@ -331,24 +350,37 @@ class Feed:
         ``try``, so a bug in a consumer is never mistaken for (and swallowed as) a bad frame.
 
         ``orderbook_delta`` frames in sequence take a straight path (no output list, no dispatch; issue 9, figure
-        2): the same checks in the same order as :meth:`_on_delta`, which still handles everything else about a
-        delta (a sequence gap, a market awaiting its snapshot)."""
+        2): decoded from the raw frame by ``decode.fast_delta`` when they have the common shape, then the same
+        checks in the same order as :meth:`_on_delta`, which still handles everything else about a delta (a
+        sequence gap, a market awaiting its snapshot)."""
         self.stats.messages += 1
-        d: ev.BookDelta | None = None
-        try:
-            obj = orjson.loads(frame)
-            if type(obj) is dict and obj.get("type") == "orderbook_delta":
-                d = delta_from_obj(obj, self.use_yes_price)
-        except (orjson.JSONDecodeError, DataError, ValidationError, KeyError, TypeError, ValueError) as e:
-            self._bad_frame(e, frame)
-            return
+        # raw bytes -> BookDelta in one typed C decode for the common delta shape; anything else (None) is parsed
+        # and judged the reference way, so errors and odd-but-valid deltas behave exactly as before
+        d = fast_delta(frame, self.use_yes_price)
+        obj = _UNPARSED
+        if d is None:
+            try:
+                obj = orjson.loads(frame)
+                if type(obj) is dict and obj.get("type") == "orderbook_delta":
+                    d = delta_from_obj(obj, self.use_yes_price)
+            except (orjson.JSONDecodeError, DataError, ValidationError, KeyError, TypeError, ValueError) as e:
+                self._bad_frame(e, frame)
+                return
         if d is not None:
             t = d.ticker
-            if t not in self._awaiting and self._book_sid.get(t) == d.sid:
-                try:
-                    fresh = self._seq.check(d.sid, d.seq)
-                except SequenceGapError:
-                    fresh = None  # the general path below reports and resyncs
+            sid = d.sid
+            if t not in self._awaiting and self._book_sid.get(t) == sid:
+                seq = d.seq
+                last = self._seq_last.get(sid)
+                fresh: bool | None
+                if last is not None and seq == last + 1:  # SequenceTracker.check's in-order case, inlined
+                    self._seq_last[sid] = seq
+                    fresh = True
+                else:
+                    try:
+                        fresh = self._seq.check(sid, seq)
+                    except SequenceGapError:
+                        fresh = None  # the general path below reports and resyncs
                 if fresh is not None:
                     if fresh:  # _on_delta's accept, inlined: this runs for nearly every frame
                         stats = self.stats
