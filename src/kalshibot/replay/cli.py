@@ -26,8 +26,11 @@ PROGRESS_EVERY = 20_000
 
 def _progress(records: Iterator[dict[str, Any]], stats: ReadStats) -> Iterator[dict[str, Any]]:
     if not sys.stderr.isatty():
-        yield from records
-        return
+        return records  # no progress line: no extra generator step per record
+    return _counted(records, stats)
+
+
+def _counted(records: Iterator[dict[str, Any]], stats: ReadStats) -> Iterator[dict[str, Any]]:
     n = 0
     for rec in records:
         n += 1
@@ -57,8 +60,7 @@ def run_replay(
         whatif = WhatIf(settings, fill_model="queue" if fill_model == "recorded" else fill_model)
         replayer.extra.append(whatif.on_record)
     stats = ReadStats()
-    for rec in _progress(merged(paths, stats), stats):
-        replayer.feed(rec)
+    replayer.feed_all(_progress(merged(paths, stats), stats))
     result = replayer.finish()
     lines = describe(result, stats, fill_model)
     if whatif is not None:

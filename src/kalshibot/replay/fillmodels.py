@@ -120,21 +120,29 @@ class LevelBook:
     def apply_delta(self, ev: BookDelta) -> tuple[BookSide, int, int, int]:
         """Apply one delta; returns (side, yes_price, old size, new size). Sizes never go below zero (a delta that
         would is clamped: the feed's own gap handling resyncs the real book)."""
-        if ev.side == "yes":
-            side: BookSide = "bid"
-            price = int(ev.price)
-        else:
-            side = "ask"
-            price = int(ev.price) if ev.no_in_yes_prices else ONE_DOLLAR - int(ev.price)
-        levels = self.side(side)
+        side, price = delta_level(ev)
+        old, new = self.apply_level(side, price, int(ev.delta), ev.seq)
+        return side, price, old, new
+
+    def apply_level(self, side: BookSide, price: int, delta: int, seq: int) -> tuple[int, int]:
+        """:meth:`apply_delta` with the delta already in YES-leg terms; returns (old size, new size)."""
+        levels = self.bids if side == "bid" else self.asks
         old = levels.get(price, 0)
-        new = max(0, old + int(ev.delta))
-        if new:
+        new = old + delta
+        if new > 0:
             levels[price] = new
         else:
+            new = 0
             levels.pop(price, None)
-        self.seq = ev.seq
-        return side, price, old, new
+        self.seq = seq
+        return old, new
+
+
+def delta_level(ev: BookDelta) -> tuple[BookSide, int]:
+    """A delta's book side and YES-leg price (a NO bid at q is a YES ask at 1 - q)."""
+    if ev.side == "yes":
+        return "bid", int(ev.price)
+    return "ask", int(ev.price) if ev.no_in_yes_prices else ONE_DOLLAR - int(ev.price)
 
 
 def crosses(side: BookSide, order_price: int, other_price: int) -> bool:
@@ -159,6 +167,12 @@ class MarketFillState:
     credit: dict[tuple[BookSide, int], int] = field(default_factory=dict)
     pending: list[tuple[int, BookSide, int, int]] = field(default_factory=list)
     consumed: dict[tuple[BookSide, int], int] = field(default_factory=dict)
+    # a lower bound of the timestamps in ``pending`` while it is not empty (entries are only appended by
+    # FillModel.on_level, which lowers it, and otherwise only removed or shrunk), so expire() can tell without a
+    # scan that nothing is old enough to expire
+    pending_floor: int = 0
+    # whether the timestamps in ``pending`` are in clock order (the usual case: then expiring is dropping a prefix)
+    pending_sorted: bool = True
 
     def pending_at(self, side: BookSide, price: int) -> int:
         return sum(n for _, s, p, n in self.pending if s == side and p == price)
@@ -200,19 +214,52 @@ class FillModel:
         return self._book_fills(st)
 
     def on_delta(self, st: MarketFillState, ev: BookDelta, now_ms: int) -> list[ModelFill]:
-        side, price, old, new = st.book.apply_delta(ev)
-        key = (side, price)
-        if key in st.consumed and st.consumed[key] > new:
-            st.consumed[key] = new
+        side, price = delta_level(ev)
+        return self.on_level(st, side, price, int(ev.delta), ev.seq, now_ms)
+
+    def on_level(
+        self, st: MarketFillState, side: BookSide, price: int, delta: int, seq: int, now_ms: int
+    ) -> list[ModelFill]:
+        """:meth:`on_delta` with the delta already in YES-leg terms (the replayer's per-record fast path)."""
+        book = st.book  # LevelBook.apply_level, inlined: once per delta
+        levels = book.bids if side == "bid" else book.asks
+        old = levels.get(price, 0)
+        new = old + delta
+        if new > 0:
+            levels[price] = new
+        else:
+            new = 0
+            levels.pop(price, None)
+        book.seq = seq
+        consumed = st.consumed
+        if consumed:
+            key = (side, price)
+            used = consumed.get(key)
+            if used is not None and used > new:
+                consumed[key] = new
         if new < old:
             dec = old - new
+            key = (side, price)
             credit = st.credit.get(key, 0)
             absorbed = min(dec, credit)
             if absorbed:
                 st.credit[key] = credit - absorbed
                 dec -= absorbed
             if dec:
-                st.pending.append((now_ms, side, price, dec))
+                pending = st.pending
+                if not pending:
+                    st.pending_floor = now_ms
+                    st.pending_sorted = True
+                elif now_ms < pending[-1][0]:  # the clock went back (records merged from several files)
+                    st.pending_sorted = False
+                    if now_ms < st.pending_floor:
+                        st.pending_floor = now_ms
+                pending.append((now_ms, side, price, dec))
+        if not st.orders:
+            # expire() without orders only drops expired decreases; every model's book fills are our orders'
+            if st.pending and st.pending_floor + self.grace_ms < now_ms:
+                self.expire(st, now_ms)
+            return []
         self.expire(st, now_ms)
         return self._book_fills(st)
 
@@ -222,12 +269,32 @@ class FillModel:
     def expire(self, st: MarketFillState, now_ms: int) -> None:
         """Unexplained decreases older than the grace period are cancellations: queues ahead shrink to the size
         still displayed (plus any decrease still waiting for its print)."""
-        if st.pending:
-            st.pending = [p for p in st.pending if p[0] + self.grace_ms >= now_ms]
+        pending = st.pending
+        if pending and st.pending_floor + self.grace_ms < now_ms:
+            if st.pending_sorted:  # drop the expired prefix (on_trade keeps the order, only appends can break it)
+                cut = now_ms - self.grace_ms
+                i = 0
+                for p in pending:
+                    if p[0] >= cut:
+                        break
+                    i += 1
+                del pending[:i]
+                if pending:
+                    st.pending_floor = pending[0][0]
+            else:
+                pending = st.pending = [p for p in pending if p[0] + self.grace_ms >= now_ms]
+                if pending:
+                    st.pending_floor = min(p[0] for p in pending)
+        if not st.orders:
+            return
+        book = st.book
         for o in st.orders.values():
-            cap = st.book.size_at(o.side, o.price) + st.pending_at(o.side, o.price)
-            if o.queue_ahead > cap:
-                o.queue_ahead = Count(cap)
+            size = (book.bids if o.side == "bid" else book.asks).get(o.price, 0)
+            # pending sizes are positive: the queue can only exceed the cap if it exceeds the displayed size
+            if o.queue_ahead > size:
+                cap = size + st.pending_at(o.side, o.price) if pending else size
+                if o.queue_ahead > cap:
+                    o.queue_ahead = Count(cap)
 
     def _book_fills(self, st: MarketFillState) -> list[ModelFill]:
         return []
@@ -296,11 +363,22 @@ class QueueModel(FillModel):
         fills: list[ModelFill] = []
         if not st.orders:
             return fills
+        # the usual case, nothing on the other side reaches any of our prices: no fill, no need to sort our
+        # orders (an order that does not cross is skipped below, and fills never change the book's levels)
+        bids, asks = st.book.bids, st.book.asks
+        for o in st.orders.values():
+            if o.side == "bid":
+                if asks and min(asks) <= o.price:
+                    break
+            elif bids and max(bids) >= o.price:
+                break
+        else:
+            return fills
         for o in st.sorted_orders():
             other = _opposite(o.side)
             levels = st.book.side(other)
-            # the usual case, nothing on the other side reaches our price: skip the sort below (it would stop at
-            # its first, best, level anyway)
+            # nothing on the other side reaches this order's price: skip the sort below (it would stop at its
+            # first, best, level anyway)
             if not levels or not crosses(o.side, o.price, max(levels) if other == "bid" else min(levels)):
                 continue
             left = int(o.remaining)

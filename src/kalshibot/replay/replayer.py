@@ -32,6 +32,8 @@ from kalshibot.core.events import BookDelta, BookSide, BookSnapshot, TimeInForce
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Money, Price, parse_count, parse_money, parse_price
 from kalshibot.replay.analytics import DEFAULT_HORIZONS_MS, Analytics, Summary
 from kalshibot.replay.fillmodels import LevelBook, make_fill_model
+from kalshibot.replay.sources import _count as _memo_count  # memoised parses of the journal's repeated strings
+from kalshibot.replay.sources import _price as _memo_price
 from kalshibot.replay.venue import VenueFill, VirtualVenue
 
 Record = Mapping[str, Any]
@@ -117,8 +119,9 @@ class ModelLane(Lane):
             self._quotes(ticker, ts_ms)
 
     def _quotes(self, ticker: str, ts_ms: int) -> None:
-        bids = [o.price for o in self.venue.resting(ticker) if o.side == "bid"]
-        asks = [o.price for o in self.venue.resting(ticker) if o.side == "ask"]
+        resting = self.venue.resting(ticker)  # once: it sorts every live order
+        bids = [o.price for o in resting if o.side == "bid"]
+        asks = [o.price for o in resting if o.side == "ask"]
         self.analytics.on_quotes(ticker, max(bids) if bids else None, min(asks) if asks else None, ts_ms)
 
     def _virtual(self, rec: Record) -> str | None:
@@ -151,8 +154,8 @@ class ModelLane(Lane):
             r = self.venue.place(
                 ticker,
                 side,
-                parse_price(rec["price"]),
-                parse_count(rec["count"]),
+                _memo_price(rec["price"]),
+                _memo_count(rec["count"]),
                 client_order_id=str(rec["client_order_id"]),
                 now_ms=ts_ms,
                 post_only=bool(rec.get("post_only", True)),
@@ -181,8 +184,8 @@ class ModelLane(Lane):
             oid = self._virtual(rec)
             o = self.venue.order(oid) if oid else None
             if oid is not None and o is not None:
-                price = parse_price(rec["price"]) if rec.get("price") not in (None, "") else o.price
-                total = parse_count(rec["count"]) if rec.get("count") not in (None, "") else o.initial
+                price = _memo_price(rec["price"]) if rec.get("price") not in (None, "") else o.price
+                total = _memo_count(rec["count"]) if rec.get("count") not in (None, "") else o.initial
                 new_coid = rec.get("new_client_order_id") or rec.get("updated_client_order_id") or ""
                 self.venue.amend(oid, price=price, total_count=total, new_client_order_id=str(new_coid), now_ms=ts_ms)
                 self._quotes(o.ticker, ts_ms)
@@ -191,7 +194,7 @@ class ModelLane(Lane):
             oid = self._virtual(rec)
             o = self.venue.order(oid) if oid else None
             if oid is not None and o is not None and rec.get("reduced_by") not in (None, ""):
-                self.venue.decrease(oid, parse_count(rec["reduced_by"]))
+                self.venue.decrease(oid, _memo_count(rec["reduced_by"]))
                 self._quotes(o.ticker, ts_ms)
 
 
@@ -244,8 +247,8 @@ class RecordedLane(Lane):
             self._orders[str(rec["client_order_id"])] = _RecOrder(
                 ticker,
                 "ask" if rec.get("side") == "ask" else "bid",
-                parse_price(rec["price"]),
-                parse_count(rec["count"]),
+                _memo_price(rec["price"]),
+                _memo_count(rec["count"]),
             )
             self._quotes(ticker, ts_ms)
             return
@@ -276,7 +279,7 @@ class RecordedLane(Lane):
             del self._orders[coid]
         elif t == "amend":
             if rec.get("price") not in (None, ""):
-                o.price = parse_price(rec["price"])
+                o.price = _memo_price(rec["price"])
             new = rec.get("new_client_order_id") or rec.get("updated_client_order_id")
             if isinstance(new, str) and new and new != coid:
                 self._orders[new] = self._orders.pop(coid)
@@ -284,7 +287,7 @@ class RecordedLane(Lane):
                     if c == coid:
                         self._real_to_coid[real] = new
         elif t == "decrease" and rec.get("reduced_by") not in (None, ""):
-            o.remaining = Count(max(0, o.remaining - parse_count(rec["reduced_by"])))
+            o.remaining = Count(max(0, o.remaining - _memo_count(rec["reduced_by"])))
         self._quotes(o.ticker, ts_ms)
 
     def _fill(self, rec: Record, ts_ms: int) -> None:
@@ -293,11 +296,11 @@ class RecordedLane(Lane):
             return
         self.seen_fills.add(key)
         ticker = str(rec["ticker"])
-        price = parse_price(rec["price"])
+        price = _memo_price(rec["price"])
         outcome = rec.get("side")
         yes_price = price if outcome == "yes" else Price(ONE_DOLLAR - price)
         book_side: BookSide = "bid" if rec.get("book_side", "bid" if outcome == "yes" else "ask") == "bid" else "ask"
-        count = parse_count(rec["count"])
+        count = _memo_count(rec["count"])
         fee = parse_money(rec.get("fee") or "0")
         self.analytics.on_fill(ticker, book_side, yes_price, count, fee, bool(rec.get("is_taker")), ts_ms)
         self.fills += 1
@@ -319,7 +322,8 @@ class ReplayResult:
 
 
 class Replayer:
-    """Feed merged records with :meth:`feed`, then :meth:`finish`. ``models`` lists the lanes to run."""
+    """Feed merged records with :meth:`feed` (or all of them with :meth:`feed_all`, which is faster), then
+    :meth:`finish`. ``models`` lists the lanes to run."""
 
     def __init__(
         self,
@@ -343,6 +347,9 @@ class Replayer:
         from kalshibot.replay.sources import market_event_of
 
         self._market_event = market_event or market_event_of
+        # best (bid, ask) of each shared book, kept by the fast path; the general path drops a market's entry
+        # whenever it changes that book
+        self._tops: dict[str, tuple[int | None, int | None]] = {}
         self.counts: dict[str, int] = {}
         self.sessions: list[Record] = []
         self.last_ts_ms: int | None = None
@@ -367,6 +374,7 @@ class Replayer:
                         book.apply_snapshot(ev)
                     else:
                         book.apply_delta(ev)
+                    self._tops.pop(ev.ticker, None)
                 for lane in self.lanes.values():
                     lane.on_market(ev, ts)
         elif t == "session":
@@ -388,6 +396,15 @@ class Replayer:
                 lane.on_journal(rec, ts)
         for hook in self.extra:
             hook(rec, ev, ts)
+
+    def feed_all(self, records: Iterable[Record]) -> None:
+        """:meth:`feed` every record, book deltas through :func:`~kalshibot.replay.fastpath.feed_fast` when the
+        lanes are the stock ones (same results, see that module)."""
+        from kalshibot.replay.fastpath import feed_fast
+
+        if not feed_fast(self, records):
+            for rec in records:
+                self.feed(rec)
 
     def finish(self) -> ReplayResult:
         summaries = {name: lane.finish(self.last_ts_ms) for name, lane in self.lanes.items()}

@@ -3,8 +3,10 @@
 Records are read lazily, one line at a time per file, and merged with :func:`heapq.merge` on
 ``(ts_ms, rank, file index, line number)`` (market data first at equal timestamps, then the journal; file order
 and line order break the remaining ties), so memory stays bounded by the number of files and the order is
-deterministic. Replay reads the JSON as is (the ``journal validate`` command is the strict checker); a line that
-does not parse, typically a torn last line of a file still being written, is counted and skipped.
+deterministic. One file is read straight through, and the usual pair (journal + market data) by a two-way merge
+that gives exactly ``heapq.merge``'s order without its per-record key tuples. Replay reads the JSON as is (the
+``journal validate`` command is the strict checker); a line that does not parse, typically a torn last line of a
+file still being written, is counted and skipped.
 """
 
 from __future__ import annotations
@@ -87,11 +89,13 @@ def iter_file(path: Path, stats: ReadStats) -> Iterator[dict[str, Any]]:
     with _open(path) as fh:
         for n, line in enumerate(fh, 1):
             stats.bytes_read += len(line)
-            if not line.strip():
-                continue
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError:
+                # a blank line never parses either: telling it from a bad one only here keeps strip() off the
+                # per-line path
+                if not line.strip():
+                    continue
                 stats.bad_lines += 1
                 if len(stats.bad_where) < 5:
                     stats.bad_where.append(f"{path.name}:{n}")
@@ -109,6 +113,13 @@ def merged(paths: Iterable[str | Path], stats: ReadStats | None = None) -> Itera
     files = expand_paths(paths)
     st.files = len(files)
 
+    if len(files) == 1:
+        yield from iter_file(files[0], st)
+        return
+    if len(files) == 2:
+        yield from _merge2(iter_file(files[0], st), iter_file(files[1], st))
+        return
+
     def keyed(i: int, path: Path) -> Iterator[tuple[int, int, int, int, dict[str, Any]]]:
         for n, rec in enumerate(iter_file(path, st)):
             ts = rec.get("ts_ms")
@@ -116,6 +127,44 @@ def merged(paths: Iterable[str | Path], stats: ReadStats | None = None) -> Itera
 
     for *_, rec in heapq.merge(*(keyed(i, p) for i, p in enumerate(files))):
         yield rec
+
+
+def _merge2(a: Iterator[dict[str, Any]], b: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``heapq.merge`` of two files' records on ``(ts_ms, rank, file index, line)`` without a key tuple and a
+    generator per record (the usual journal + market file pair). Same records, same order, and each file is read
+    at the same moments (both primed first, then a file's next record right after one of its records is yielded),
+    so the read statistics change at the same points too. ``2 * ts + rank`` orders like ``(ts, rank)``; at equal
+    keys the first file goes first, as its index is lower."""
+    market = MARKET_TYPES
+    ra = next(a, None)
+    rb = next(b, None)
+    if ra is not None and rb is not None:
+        ts = ra.get("ts_ms")
+        ka = 2 * (ts if isinstance(ts, int) else 0) + (0 if ra.get("type") in market else 1)
+        ts = rb.get("ts_ms")
+        kb = 2 * (ts if isinstance(ts, int) else 0) + (0 if rb.get("type") in market else 1)
+        while True:
+            if ka <= kb:
+                yield ra
+                ra = next(a, None)
+                if ra is None:
+                    break
+                ts = ra.get("ts_ms")
+                ka = 2 * (ts if isinstance(ts, int) else 0) + (0 if ra.get("type") in market else 1)
+            else:
+                yield rb
+                rb = next(b, None)
+                if rb is None:
+                    break
+                ts = rb.get("ts_ms")
+                kb = 2 * (ts if isinstance(ts, int) else 0) + (0 if rb.get("type") in market else 1)
+    # one file is done: the rest of the other, in its order
+    if ra is not None:
+        yield ra
+        yield from a
+    elif rb is not None:
+        yield rb
+        yield from b
 
 
 def market_event_of(rec: Mapping[str, Any]) -> BookSnapshot | BookDelta | TradePrint | None:

@@ -234,6 +234,10 @@ class VirtualVenue:
             mf = self.model.on_delta(st, ev, now_ms)
         else:
             mf = self.model.on_trade(st, ev, now_ms)
+        return self.apply_fills(mf, now_ms)
+
+    def apply_fills(self, mf: list[ModelFill], now_ms: int) -> list[VenueFill]:
+        """Apply the fills a model granted (those of orders still live) to orders and positions."""
         return [self._apply(f, now_ms) for f in mf if f.order_id in self._orders]
 
     def tick(self, now_ms: int) -> None:
