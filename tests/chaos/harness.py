@@ -28,8 +28,18 @@ from tests.chaos import invariants as inv
 from tests.chaos.exposure import ONE, StakeWatch
 
 SPEED = 5.0  # scenario compression: KXCPI events live 1200/5 = 240 s, participants act 5x as often
+# The exchange's rate-limit tier for the bot's user. At SPEED 5 the book moves 5x as often as in real time while a
+# token bucket refills in real seconds, so a Basic-tier budget (100 write tokens/s) is in effect 5x tighter than a
+# Basic user's: the requotes queue behind it (100+ actions in the pump), every queued create and cancel counts
+# as money at stake in the engine (it cannot know what was sent), and the bot sat in REDUCING with almost nothing
+# on the exchange. Advanced (300/s, 600 burst) is 3x Basic: still tighter per market move than Basic in real time.
+SIM_RATE_TIER = "advanced"
 PREFIX = "kbc-"
-LIMITS_DOLLARS = (25, 80, 200)  # per market, per event, per account: small enough that the guard binds
+# per market, per event, per account: small enough that the guard binds (the event and account limits at 80/200 are
+# reached by real positions; refusals show in each cell's line). The per-market limit is 10 quotes' worst case
+# (half the example config's): at 25 (5 quotes) creates and cancels still queued for the write budget, which the
+# engine counts at stake, tripped REDUCING for the whole account with a fifth of that on the exchange
+LIMITS_DOLLARS = (50, 80, 200)
 MIN_FILLS = 5
 MIN_TWO_SIDED = 0.5
 RUN_S = 6.0  # after warm-up, at least this long (the fault fires inside it)
@@ -124,9 +134,12 @@ class Fault:
 class Sampler:
     """Samples two-sidedness on the exchange every 100 ms (monotonic seconds)."""
 
-    def __init__(self, sim: TestSim, user_id: str) -> None:
+    def __init__(self, sim: TestSim, user_id: str, risk_state: Callable[[], str] | None = None) -> None:
         self.sim, self.user_id = sim, user_id
         self.samples: list[tuple[float, bool]] = []
+        # the daemon's risk state at each sample (in-process cells): shows how much of the run REDUCING took
+        self.risk_state = risk_state
+        self.states: list[tuple[float, str]] = []
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -134,7 +147,10 @@ class Sampler:
 
     async def _run(self) -> None:
         while True:
-            self.samples.append((time.monotonic(), inv.two_sided(self.sim.exchange, self.user_id)))
+            now = time.monotonic()
+            self.samples.append((now, inv.two_sided(self.sim.exchange, self.user_id)))
+            if self.risk_state is not None:
+                self.states.append((now, self.risk_state()))
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
@@ -157,6 +173,30 @@ def limits_micros() -> tuple[int, int, int]:
     return m * ONE, e * ONE, a * ONE
 
 
+def note_stakes(
+    cell: Cell,
+    watch: StakeWatch,
+    sampler: Sampler,
+    windows: list[tuple[float, float]],
+    records: list[dict[str, Any]],
+) -> None:
+    """Record how close the run came to its limits: the largest share of each limit used at any fill (from the
+    exchange's records) and how many quotes the daemon's risk guard refused because they would have broken a
+    limit (journal ``risk`` records); and the share of the samples outside the fault windows the daemon spent in
+    REDUCING. The report shows the limits are exercised, and why a cell was one-sided."""
+    cell.notes["refused"] = sum(
+        1
+        for r in records
+        if r["type"] == "risk" and r.get("limit") != "reducing_only" and "refused" in r.get("message", "")
+    )
+    cell.notes["stake_checks"] = watch.checks
+    cell.notes["max_stake"] = [round(v / ONE, 2) for v in watch.max_seen]
+    cell.notes["max_used"] = [round(v / lim, 2) for v, lim in zip(watch.max_seen, limits_micros())]
+    outside = [s for t, s in sampler.states if not any(a <= t <= b for a, b in windows)]
+    if outside:
+        cell.notes["reducing"] = round(sum(s == "REDUCING" for s in outside) / len(outside), 2)
+
+
 async def run_cell(fault: Fault, seed: int, *, run_s: float = RUN_S) -> Cell:
     """One in-process cell (see the module docstring). Never raises for a broken invariant: it is recorded."""
     if fault.sigkill:
@@ -167,10 +207,14 @@ async def run_cell(fault: Fault, seed: int, *, run_s: float = RUN_S) -> Cell:
     t_start = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=f"chaos-{fault.name}-{seed}-"))
     cell.notes["dir"] = str(tmp)
-    async with running_sim(scenario="default", seed=seed, speed=SPEED, faults_enabled=True) as sim:
+    async with running_sim(
+        scenario="default", seed=seed, speed=SPEED, faults_enabled=True, rate_limit_tier=SIM_RATE_TIER
+    ) as sim:
         user = sim.test_user_id
         watch = StakeWatch(sim.exchange, user, limits_micros())
         watch.attach()
+        log = inv.OrderLog(sim.exchange, user)
+        log.attach()
         key = write_private_key_file(sim.test_private_key_pem, tmp)
         env = {"KALSHI_API_KEY_ID": sim.test_key_id, "KALSHI_PRIVATE_KEY_PATH": str(key)}
         settings = parse_settings_text(
@@ -178,7 +222,7 @@ async def run_cell(fault: Fault, seed: int, *, run_s: float = RUN_S) -> Cell:
         )
         daemon = Daemon(settings, handle_signals=True)
         task = asyncio.create_task(daemon.run())
-        sampler = Sampler(sim, user)
+        sampler = Sampler(sim, user, lambda: daemon.engine.risk_state if daemon.engine is not None else "")
         ctx = Ctx(sim, daemon, user, [], cell)
         try:
             await _drive(ctx, fault, task, sampler, run_s)
@@ -191,7 +235,7 @@ async def run_cell(fault: Fault, seed: int, *, run_s: float = RUN_S) -> Cell:
                 daemon.stop_event.set()
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(task, 30)
-        _final_checks(ctx, fault, sampler, watch, tmp / "logs")
+        _final_checks(ctx, fault, sampler, watch, log, tmp / "logs")
     cell.elapsed_s = time.monotonic() - t_start
     return cell
 
@@ -261,7 +305,9 @@ async def _stop(ctx: Ctx, task: asyncio.Task[int], sampler: Sampler) -> None:
         ctx.cell.failures.append(f"sigterm-exit: daemon exited {code}")
 
 
-def _final_checks(ctx: Ctx, fault: Fault, sampler: Sampler, watch: StakeWatch, log_dir: Path) -> None:
+def _final_checks(
+    ctx: Ctx, fault: Fault, sampler: Sampler, watch: StakeWatch, log: inv.OrderLog, log_dir: Path
+) -> None:
     sim, user, cell = ctx.sim, ctx.user_id, ctx.cell
     ex = sim.exchange
     left = inv.resting_ids(ex, user)
@@ -270,13 +316,12 @@ def _final_checks(ctx: Ctx, fault: Fault, sampler: Sampler, watch: StakeWatch, l
     records = inv.journal_records(log_dir)
     cell.failures += inv.check_fills_exactly_once(ex, user, records)
     cell.failures += inv.check_positions(ex, user, records)
-    cell.failures += inv.check_one_order_per_intent(ex, user, records)
+    cell.failures += inv.check_one_order_per_intent(ex, user, records, log)
     cell.failures += [f"at-stake: {v}" for v in watch.violations[:2]]
     cell.fills = fills_of(sim, user)
     cell.fired = fired(sim, fault)
     cell.two_sided = inv.two_sided_fraction(sampler.samples, ctx.windows)
-    cell.notes["stake_checks"] = watch.checks
-    cell.notes["max_stake"] = [round(v / ONE, 2) for v in watch.max_seen]
+    note_stakes(cell, watch, sampler, ctx.windows, records)
     if cell.fired == 0:
         cell.failures.append(f"vacuous: {fault.name} never fired")
     if cell.fills < MIN_FILLS:

@@ -76,11 +76,32 @@ def check_positions(exchange: Any, user_id: str, records: list[dict[str, Any]]) 
     return bad[:3]
 
 
-def check_one_order_per_intent(exchange: Any, user_id: str, records: list[dict[str, Any]]) -> list[str]:
-    """Every order of ours on the exchange was sent by the journal (no orphan), client_order_ids are unique, and
-    no intent ever rested more than it asked for: a second order under one intent is allowed only to replace
-    contracts the first one already filled (the engine tops a partly filled quote back up), never to duplicate
-    it (e.g. a lost ack retried under a new id). Checked at each order's creation from the exchange's records."""
+class OrderLog:
+    """Every change the exchange makes to one user's orders, in the order it made them (an exchange listener).
+
+    Each entry is ``(order_id, client_order_id, contracts resting right after the change)``: the simulator emits an
+    ``OrderEvent`` snapshot on every create, fill, amend, decrease, cancel and expiry, so replaying the log gives
+    each order's resting size at every instant. An order's final record (``initial_count`` after an amend, which
+    V2 defines as filled + new remainder) cannot be used for that: it would count an amend that happened later as
+    resting earlier."""
+
+    def __init__(self, exchange: Any, user_id: str) -> None:
+        self.exchange, self.user_id = exchange, user_id
+        self.events: list[tuple[str, str, int]] = []
+
+    def attach(self) -> None:
+        self.exchange.listeners.append(self._on_event)
+
+    def _on_event(self, event: Any) -> None:
+        if type(event).__name__ == "OrderEvent" and event.user_id == self.user_id:
+            rest = _count(event.order["remaining_count_fp"]) if event.status == "resting" else 0
+            self.events.append((event.order_id, event.client_order_id, rest))
+
+
+def intents_of(records: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, int]]:
+    """(client_order_id -> intent id, intent id -> contracts it asked for) from the journal. An amend renames the
+    order and moves it to the intent of its new level (the ``sent`` record carries it; an expiry-only amend keeps
+    the order's intent); an order sent without an intent (a flatten) is its own intent."""
     intent_of: dict[str, str] = {}
     intent_count: dict[str, int] = {}
     for r in records:
@@ -89,39 +110,56 @@ def check_one_order_per_intent(exchange: Any, user_id: str, records: list[dict[s
         elif r["type"] == "order_sent":
             intent_of[r["client_order_id"]] = r.get("intent_id") or r["client_order_id"]
         elif r["type"] == "amend" and r.get("new_client_order_id"):
-            intent_of[r["new_client_order_id"]] = intent_of.get(r["client_order_id"], r["client_order_id"])
+            new, old = r["new_client_order_id"], r["client_order_id"]
+            if r.get("intent_id"):
+                intent_of[new] = r["intent_id"]
+            elif new not in intent_of:
+                intent_of[new] = intent_of.get(old, old)
+    return intent_of, intent_count
+
+
+def check_one_order_per_intent(
+    exchange: Any, user_id: str, records: list[dict[str, Any]], log: OrderLog | None = None
+) -> list[str]:
+    """Every order of ours on the exchange was sent by the journal (no orphan), client_order_ids are unique, and
+    no intent ever rested more than it asked for: a second order under one intent is allowed only to replace
+    contracts the first one already filled (the engine tops a partly filled quote back up), never to duplicate
+    it (e.g. a lost ack retried under a new id). Checked after every change the exchange made to our orders
+    (``log``), from the exchange's own snapshots: an order counts with what it had resting at that instant, so a
+    filled, cancelled or not-yet-amended order counts exactly as the exchange held it. Without ``log`` only the
+    orphan and unique-id checks run."""
+    intent_of, intent_count = intents_of(records)
     bad = []
     orders = our_orders(exchange, user_id)
     coids = collections.Counter(o.client_order_id for o in orders)
     dup_coid = [c for c, n in coids.items() if n > 1]
     if dup_coid:
         bad.append(f"one-order-per-intent: client_order_id {dup_coid[0]} on {coids[dup_coid[0]]} orders")
-    fills_of: dict[str, list[Any]] = collections.defaultdict(list)
-    for f in exchange.accounts[user_id].fills:
-        fills_of[f.order_id].append(f)
-    per_intent: dict[str, list[Any]] = collections.defaultdict(list)
     for o in orders:
-        intent = intent_of.get(o.client_order_id)
-        if intent is None:
+        if o.client_order_id not in intent_of:
             bad.append(f"one-order-per-intent: exchange order {o.order_id} ({o.client_order_id}) not in the journal")
+    if log is None:
+        return bad[:3]
+    live: dict[str, tuple[str, int]] = {}  # order_id -> (its intent now, contracts resting now)
+    by_intent: dict[str, dict[str, int]] = collections.defaultdict(dict)
+    flagged: set[str] = set()
+    for oid, coid, rest in log.events:
+        was = live.get(oid)
+        if was is not None:
+            by_intent[was[0]].pop(oid, None)
+        intent = intent_of.get(coid, coid)
+        live[oid] = (intent, rest)
+        if rest <= 0:
             continue
-        per_intent[intent].append(o)
-
-    def resting_at(o: Any, t: int) -> int:
-        if o.status != "resting" and o.last_update_ts_ms <= t:
-            return 0
-        return o.initial_count - sum(f.count for f in fills_of[o.order_id] if f.ts_ms <= t)
-
-    for intent, os_ in per_intent.items():
+        held = by_intent[intent]
+        held[oid] = rest
         limit = intent_count.get(intent)
-        os_.sort(key=lambda o: o.created_ts_ms)
-        for i, o in enumerate(os_[1:], 1):
-            live = sum(resting_at(p, o.created_ts_ms) for p in os_[:i])
-            if limit is not None and live and live + o.initial_count > limit:
-                bad.append(
-                    f"one-order-per-intent: intent {intent} rested {(live + o.initial_count) / 100} > "
-                    f"{limit / 100} contracts over {i + 1} orders"
-                )
+        if limit is not None and len(held) > 1 and sum(held.values()) > limit and intent not in flagged:
+            flagged.add(intent)  # once per intent: its first breach
+            bad.append(
+                f"one-order-per-intent: intent {intent} rested {sum(held.values()) / 100} > "
+                f"{limit / 100} contracts over {len(held)} orders"
+            )
     return bad[:3]
 
 

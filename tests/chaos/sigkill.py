@@ -29,6 +29,7 @@ from tests.chaos.exposure import StakeWatch
 from tests.chaos.harness import (
     MIN_FILLS,
     MIN_TWO_SIDED,
+    SIM_RATE_TIER,
     SPEED,
     Cell,
     Fault,
@@ -36,6 +37,7 @@ from tests.chaos.harness import (
     chaos_config,
     fills_of,
     limits_micros,
+    note_stakes,
 )
 
 
@@ -103,10 +105,14 @@ async def run_sigkill_cell(fault: Fault, seed: int, *, run_s: float) -> Cell:
     tmp = Path(tempfile.mkdtemp(prefix=f"chaos-{fault.name}-{seed}-"))
     cell.notes["dir"] = str(tmp)
     loss_kill = fault.name == "loss_kill_restart"
-    async with running_sim(scenario="default", seed=seed, speed=SPEED, faults_enabled=True) as sim:
+    async with running_sim(
+        scenario="default", seed=seed, speed=SPEED, faults_enabled=True, rate_limit_tier=SIM_RATE_TIER
+    ) as sim:
         user = sim.test_user_id
         watch = StakeWatch(sim.exchange, user, limits_micros())
         watch.attach()
+        log = inv.OrderLog(sim.exchange, user)
+        log.attach()
         key = write_private_key_file(sim.test_private_key_pem, tmp)
         cfg = tmp / "bot.yaml"
         cfg.write_text(chaos_config(sim.base_url, tmp / "logs", daily_loss_kill="0.5" if loss_kill else "100"))
@@ -138,9 +144,10 @@ async def run_sigkill_cell(fault: Fault, seed: int, *, run_s: float) -> Cell:
         records = inv.journal_records(tmp / "logs")
         cell.failures += inv.check_fills_exactly_once(ex, user, records)
         cell.failures += inv.check_positions(ex, user, records)
-        cell.failures += inv.check_one_order_per_intent(ex, user, records)
+        cell.failures += inv.check_one_order_per_intent(ex, user, records, log)
         cell.failures += [f"at-stake: {v}" for v in watch.violations[:2]]
         cell.fills = fills_of(sim, user)
+        note_stakes(cell, watch, sampler, cell.notes.get("windows", []), records)
         cell.notes["sessions"] = len(_session_of(records))
         if cell.fired == 0:
             cell.failures.append("vacuous: the daemon was never SIGKILLed")

@@ -168,6 +168,10 @@ class OrderTracker:
             o = self._find(event.client_order_id, event.order_id)
             if o is None:
                 return _NO_MATCH
+            if event.request in ("amend", "decrease"):
+                # the request did not happen: the order keeps its price and size (else target_price /
+                # target_remaining kept answering with the refused ones and the reconciler judged a phantom)
+                self._clear_pending(o)
             return self._step(o, self._classify_reject(event), now_ms)
         if isinstance(event, ev.AmendAck):
             o = self._find(event.client_order_id, event.order_id)
@@ -326,6 +330,12 @@ class OrderTracker:
             else:
                 o.total = o.fills_counted  # a fill matched before a cancel/decrease we already accounted
         final = not o.is_terminal and o.total - o.filled <= 0
+        if final and o.state is State.PENDING_AMEND and o.pending_total is not None and o.pending_total > o.filled:
+            # filling the old total does not empty an order whose amend up may already have landed (the fill can be
+            # at the new price): the amend's answer decides (ack: the rest is live; reject: LIVE resolves to
+            # EXECUTED). Calling it executed here lost a resting remainder and topped the intent up over it
+            # (chaos matrix, issue 10; tests/test_core_topup_race.py)
+            final = False
         res = self._step(o, Ev.FILL_FINAL if final else Ev.FILL, now_ms)
         return Applied(res.order, res.event, res.old, res.new, f.count, res.lookup, res.unexpected)
 
