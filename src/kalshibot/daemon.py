@@ -212,17 +212,22 @@ class Daemon:
             await self._pump_wake.wait()
             self._pump_wake.clear()
             while self._pending and not self._pump_stop:
-                batch, self._pending = self._pending, []
-                self.summary["orders"] += sum(isinstance(a, ev.PlaceOrder) for a in batch)
-                for a in batch:
+                # one submission per batch-create request, so each is acknowledged as it returns (daemon_support).
+                # Only the first request's worth leaves now; the rest goes back to the front of the queue, so what
+                # the engine decides while this one waits on the write bucket joins the unsent creates: a cancel
+                # of a queued create then drops the pair (Executor._coalesce) instead of sending both. Sending the
+                # whole round first let a rate-limited backlog feed itself: every requote of a market whose create
+                # was still queued became a create that was sent and then a cancel (chaos matrix, issue 10)
+                part, *rest = split_for_acks(self._pending, self._create_step())
+                self._pending = [a for later in rest for a in later]
+                self.summary["orders"] += sum(isinstance(a, ev.PlaceOrder) for a in part)
+                for a in part:
                     self.metrics.orders.labels(type(a).__name__).inc()
-                # one submission per batch-create request, so each is acknowledged as it returns (daemon_support)
-                for part in split_for_acks(batch, self._create_step()):
-                    try:
-                        await self.executor.submit(part)
-                    except KalshibotError as e:
-                        log.error("executor failed a batch", error=str(e), actions=len(part))
-                    self._check_two_sided()
+                try:
+                    await self.executor.submit(part)
+                except KalshibotError as e:
+                    log.error("executor failed a batch", error=str(e), actions=len(part))
+                self._check_two_sided()
 
     def _create_step(self) -> int:
         """Creates per batch request, as ``KalshiRest.batch_create`` chunks them (0: no REST client, no split)."""
