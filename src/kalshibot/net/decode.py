@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 import orjson
@@ -181,6 +181,8 @@ if len(fields(BookDelta)) != 9:  # pragma: no cover - a new BookDelta field must
 # right where it accepts: forbid_unknown_fields means no value goes unread (orjson refuses some values msgspec
 # would skip, e.g. 1e400), and integers are bounded to int64, inside what orjson returns as int (beyond u64 orjson
 # gives a float that delta_from_obj refuses). tests/test_perf_feed_decode.py: accepted => the reference's BookDelta.
+# The frame is decoded as a union tagged by "type": a known other type comes back as a _NotDelta (no exception,
+# see there) and only _FastFrame is ever read (tests/test_perf_feed2_decode.py).
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # msgspec bounds are int64; orjson's reach u64
 
 
@@ -198,14 +200,39 @@ class _FastBody(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=Tr
     subaccount: _Int | None = None
 
 
-class _FastFrame(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    type: Literal["orderbook_delta"]
+class _FastFrame(msgspec.Struct, forbid_unknown_fields=True, gc=False, tag_field="type", tag="orderbook_delta"):
+    # "type" is the tag: exactly "orderbook_delta", wherever it sits in the object (the union below picks the class)
     sid: _Int
     seq: _Int
     msg: _FastBody
 
 
-_fast_decode = msgspec.json.Decoder(_FastFrame).decode
+class _NotDelta(msgspec.Struct, gc=False, tag_field="type"):
+    """Any other message type the feed knows: decoded as "not mine" without reading its fields (unknown fields
+    are skipped) and without raising, which is what costs a refused frame ~0.5 µs (issue 9: trades, fills, replies
+    and snapshots all try :func:`fast_delta` first). What it makes of the frame is never used: the caller parses
+    the frame again the reference way, so a malformed one is still reported there."""
+
+
+_OTHER_TYPES = (
+    "orderbook_snapshot",
+    "trade",
+    "fill",
+    "user_order",
+    "market_position",
+    "market_lifecycle_v2",
+    "event_fee_update",
+    "order_group_updates",
+    "subscribed",
+    "ok",
+    "unsubscribed",
+    "error",
+    "event_lifecycle",
+    "ticker",
+)
+_not_delta = tuple(msgspec.defstruct(f"_NotDelta_{t}", [], bases=(_NotDelta,), tag=t) for t in _OTHER_TYPES)
+# a type not listed (or no "type") still raises, as before: also "not mine"
+_fast_decode = msgspec.json.Decoder(Union[(_FastFrame, *_not_delta)]).decode
 # what msgspec raises on input it refuses: its own errors, UnicodeError (a ValueError) on bad UTF-8 / surrogates,
 # TypeError for a frame that is neither text nor bytes (orjson reports that one, as a bad frame)
 _NOT_MINE = (msgspec.MsgspecError, ValueError, TypeError, RecursionError)
@@ -218,6 +245,8 @@ def fast_delta(frame: bytes | str, no_in_yes_prices: bool) -> BookDelta | None:
         f = _fast_decode(frame)
     except _NOT_MINE:
         return None
+    if f.__class__ is not _FastFrame:
+        return None  # another message type
     b = f.msg
     raw_price = b.price_dollars
     price = _price_memo.get(raw_price)
