@@ -54,7 +54,7 @@ async def test_a_cancel_decided_during_a_request_meets_its_unsent_create(tmp_pat
         # the engine changes its mind about a create that has not left yet (no order_id: never acknowledged)
         d.dispatch([ev.CancelOrder(None, "kbt-4", "T-A", "requote")], 1)
         ex.release.set()
-        await eventually(lambda: not d._pending and len(ex.wire) >= 3, what="queue drained")
+        await eventually(lambda: not d.pending and len(ex.wire) >= 3, what="queue drained")
         sent = [x for request in ex.wire for x in request]
         assert "PlaceOrder:kbt-4" not in sent and "CancelOrder:kbt-4" not in sent
         assert sent == [f"PlaceOrder:kbt-{i}" for i in (0, 1, 2, 3, 5)]

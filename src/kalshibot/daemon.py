@@ -38,20 +38,12 @@ from typing import Any, cast
 
 import structlog
 
-from kalshibot import __version__, daemon_tasks, logsetup
+from kalshibot import daemon_ops, daemon_tasks, logsetup
 from kalshibot.config import Settings, load_settings
 from kalshibot.core import events as ev
 from kalshibot.core.engine import Engine
 from kalshibot.core.fixed import Count
-from kalshibot.core.orders import State
-from kalshibot.daemon_ops import (
-    STALE_MARKET_MS,
-    Housekeeping,
-    cancel_leftovers,
-    health_view,
-    housekeeping,
-    status_view,
-)
+from kalshibot.daemon_ops import STALE_MARKET_MS, Housekeeping, health_view, housekeeping, status_view
 from kalshibot.daemon_support import (
     EmbeddedVenue,
     StateStore,
@@ -72,7 +64,6 @@ from kalshibot.net.feed import Feed, MarketData
 from kalshibot.net.ratelimit import BATCH_CREATE_COST_PER_ORDER
 from kalshibot.net.rest import KalshiRest
 from kalshibot.sdnotify import Notifier
-from kalshibot.universe import list_series_tickers, load_universe
 from kalshibot.wiring import engine_config, trading_day
 
 log = structlog.get_logger("kalshibot.daemon")
@@ -114,7 +105,7 @@ class Daemon:
         self.started_ms = clock_ms()
         self.exit_code = 0
         self.summary: dict[str, Any] = {"orders": 0, "fills": 0, "fees": 0, "risk_events": [], "quoted": set()}
-        self._pending: list[ev.Action] = []
+        self.pending: list[ev.Action] = []
         self._pump_wake = asyncio.Event()
         self._pump_stop = False
         self._signals = 0
@@ -159,7 +150,7 @@ class Daemon:
             else:
                 actions.append(o)
         if actions:
-            self._pending.extend(actions)
+            self.pending.extend(actions)
             self._pump_wake.set()
 
     def _journal_note(self, note: ev.Note, now: int) -> None:
@@ -171,7 +162,7 @@ class Daemon:
             self.metrics.risk_state.set(RISK_STATE_CODE.get(note.state, 0))
             self.summary["risk_events"].append(f"{note.state} {note.limit} {note.scope}:{note.scope_id}".strip())
             log.warning("risk", state=note.state, limit=note.limit, scope=note.scope, message=note.message)
-            self._persist_state()
+            self.persist_state()
         self._write(note_to_record(note, self.session_id, now))
 
     def _write(self, record: Any) -> None:
@@ -188,7 +179,7 @@ class Daemon:
         if self.engine is not None and self.engine.risk_state != "HALTED":
             now = self.clock_ms()
             self.dispatch(self.engine.handle(ev.OperatorCommand("halt", "journal write failed"), now), now)
-            self._persist_state()
+            self.persist_state()
 
     def _on_fill_seen(self, fill: ev.FillEvent) -> None:
         self.summary["fills"] += 1
@@ -211,15 +202,15 @@ class Daemon:
         while not self._pump_stop:
             await self._pump_wake.wait()
             self._pump_wake.clear()
-            while self._pending and not self._pump_stop:
+            while self.pending and not self._pump_stop:
                 # one submission per batch-create request, so each is acknowledged as it returns (daemon_support).
                 # Only the first request's worth leaves now; the rest goes back to the front of the queue, so what
                 # the engine decides while this one waits on the write bucket joins the unsent creates: a cancel
                 # of a queued create then drops the pair (Executor._coalesce) instead of sending both. Sending the
                 # whole round first let a rate-limited backlog feed itself: every requote of a market whose create
                 # was still queued became a create that was sent and then a cancel (chaos matrix, issue 10)
-                part, *rest = split_for_acks(self._pending, self._create_step())
-                self._pending = [a for later in rest for a in later]
+                part, *rest = split_for_acks(self.pending, self._create_step())
+                self.pending = [a for later in rest for a in later]
                 self.summary["orders"] += sum(isinstance(a, ev.PlaceOrder) for a in part)
                 for a in part:
                     self.metrics.orders.labels(type(a).__name__).inc()
@@ -236,16 +227,7 @@ class Daemon:
         return min(self.rest.max_batch_items, self.rest.limiter.write.max_items(BATCH_CREATE_COST_PER_ORDER))
 
     def _check_two_sided(self) -> None:
-        if self.first_two_sided_ms is not None or self.engine is None:
-            return
-        sides: dict[str, set[str]] = {}
-        for o in self.engine.open_orders():
-            if o.state in (State.PENDING_NEW, State.UNKNOWN):
-                continue  # not (known to be) resting at the exchange yet
-            sides.setdefault(o.ticker, set()).add(o.side)
-        if any(len(s) == 2 for s in sides.values()):
-            self.first_two_sided_ms = self.clock_ms()
-            log.info("first two-sided quote", after_ms=self.first_two_sided_ms - self.started_ms)
+        daemon_ops.note_first_two_sided(self)
 
     async def _timer(self) -> None:
         """Wake the engine at its deadlines and at least once a second (the daily-loss check runs on Timer), and
@@ -272,34 +254,13 @@ class Daemon:
             return
         self._day = trading_day(now, self.settings.risk.trading_day_tz)
         self.engine.set_trading_day(self._day[0], self._day[1])
-        self._persist_state()
-
-    async def _universe_refresher(self) -> None:
-        interval = self.settings.universe.refresh_s
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._refresh_universe()
-            except KalshibotError as e:
-                log.warning("universe refresh failed", error=str(e))
+        self.persist_state()
 
     async def _refresh_universe(self) -> None:
-        assert self.rest is not None and self.feed is not None
-        specs = await self._load_specs()
-        fresh = {s.ticker: s for s in specs}
-        for t, spec in fresh.items():
-            if t not in self.tickers:
-                self.on_event(ev.MarketAdded(spec))
-        for t in self.tickers - fresh.keys():
-            self.on_event(ev.MarketRemoved(t))
-        self.tickers = set(fresh)
-        self.feed.set_markets(self.tickers)
+        await daemon_tasks.refresh_universe(self)
 
     async def _load_specs(self) -> list[ev.MarketSpec]:
-        assert self.rest is not None
-        u = self.settings.universe
-        series = list(u.series) if u.series else await list_series_tickers(self.rest)
-        return await load_universe(self.rest, series, markets=u.markets, max_per_series=u.max_markets_per_series)
+        return await daemon_tasks.load_specs(self)
 
     async def reconcile_now(self, *, startup: bool) -> None:
         await daemon_tasks.reconcile_now(self, startup=startup)
@@ -314,7 +275,7 @@ class Daemon:
     def operator(self, command: str, reason: str = "operator") -> None:
         assert self.engine is not None
         self.on_event(ev.OperatorCommand(command, reason))  # type: ignore[arg-type]
-        self._persist_state()
+        self.persist_state()
 
     async def resume(self, reason: str = "operator") -> None:
         """``POST /resume``: a triggered order group rejects every create until it is reset, so reset it first,
@@ -327,7 +288,7 @@ class Daemon:
                 log.error("order group reset failed; quotes may be rejected", order_group_id=group, error=str(e))
         self.operator("resume", reason)
 
-    def _persist_state(self) -> None:
+    def persist_state(self) -> None:
         if self.engine is not None:
             self.state.save(self.engine.export_state())
 
@@ -417,7 +378,7 @@ class Daemon:
 
         specs = await self._load_specs()
         self.tickers = {sp.ticker for sp in specs}
-        self._write_session("start")  # the session record names the universe
+        self.write_session("start")  # the session record names the universe
         for spec in specs:
             self.on_event(ev.MarketAdded(spec))
         log.info("universe", markets=len(specs), series=sorted({sp.series_ticker for sp in specs}))
@@ -460,19 +421,8 @@ class Daemon:
         if self.feed is not None:
             self.feed.resync(ticker, "engine")
 
-    def _write_session(self, phase: str) -> None:
-        if self.journal is None:
-            return
-        s = self.settings
-        self.journal.record(
-            "session",
-            self.clock_ms(),
-            version=__version__,
-            config_hash=s.config_hash(),
-            environment=s.environment + (" (paper)" if self.paper else ""),
-            universe=sorted(self.tickers) or list(s.universe.series or []),
-            phase=phase,
-        )
+    def write_session(self, phase: str) -> None:
+        daemon_ops.write_session(self, phase)
 
     async def _serve(self, duration_s: float | None) -> None:
         assert self.feed is not None
@@ -486,7 +436,9 @@ class Daemon:
                     tg.create_task(self._supervised("feed", self.feed.run()), name="feed"),
                     tg.create_task(self._supervised("pump", self._pump()), name="pump"),
                     tg.create_task(self._supervised("timer", self._timer()), name="timer"),
-                    tg.create_task(self._supervised("universe", self._universe_refresher()), name="universe"),
+                    tg.create_task(
+                        self._supervised("universe", daemon_tasks.universe_refresher(self)), name="universe"
+                    ),
                     tg.create_task(self._supervised("status", daemon_tasks.status_poller(self)), name="status"),
                     tg.create_task(self._supervised("reconcile", daemon_tasks.reconciler(self)), name="reconcile"),
                     tg.create_task(self._supervised("watchdog", daemon_tasks.watchdog(self)), name="watchdog"),
@@ -540,44 +492,7 @@ class Daemon:
         self.stop_event.set()
 
     async def _shutdown(self) -> None:
-        """Stop quoting, cancel our resting orders and verify none remain, flush the journal."""
-        self.notifier.stopping()
-        assert self.engine is not None
-        self.on_event(ev.OperatorCommand("shutdown", "graceful stop"))
-        await self._drain()
-        if self.rest is not None and not self.paper:
-            await self._cancel_leftovers()
-            # the feed stopped before the cancels went out: a fill in between reached no socket. Read fills from
-            # REST once more so it is journaled (found by the chaos matrix, issue 10)
-            try:
-                await self.reconcile_now(startup=False)
-            except KalshibotError as e:
-                log.error("final fill reconciliation failed", error=str(e))
-        self._persist_state()
-        self._write_session("stop")
-        if self.journal is not None:
-            self.journal.flush()
-
-    async def _drain(self, budget_s: float = 10.0) -> None:
-        """Send what the engine decided last (its shutdown cancels), for a bounded time: whatever is left after
-        that is found and cancelled by :meth:`_cancel_leftovers` from the exchange's own list."""
-        assert self.executor is not None
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + budget_s
-        for _ in range(50):
-            if not self._pending or loop.time() > give_up:
-                break
-            batch, self._pending = self._pending, []
-            try:
-                await self.executor.submit(batch)
-            except KalshibotError as e:
-                log.error("shutdown cancel failed", error=str(e))
-
-    async def _cancel_leftovers(self) -> None:
-        ok = await cancel_leftovers(self)
-        self.summary["resting_after_stop"] = 0 if ok else -1
-        if not ok:
-            self.exit_code = 1
+        await daemon_ops.shutdown(self)
 
 
 def run_main(args: argparse.Namespace) -> int:

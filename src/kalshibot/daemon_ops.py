@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from kalshibot import __version__
+from kalshibot.core import events as ev
 from kalshibot.core.fixed import format_count, format_money, format_price
+from kalshibot.core.orders import State
 from kalshibot.errors import JournalError, KalshibotError
 from kalshibot.metrics import RISK_STATE_CODE
 from kalshibot.net.rest import CancelRequest
@@ -233,3 +236,73 @@ __all__ = [
     "status_view",
     "update_gauges",
 ]
+
+
+# ------------------------------------------------------------------------------------------------ shutdown
+async def shutdown(d: Daemon) -> None:
+    """Stop quoting, cancel our resting orders and verify none remain, flush the journal."""
+    d.notifier.stopping()
+    assert d.engine is not None
+    d.on_event(ev.OperatorCommand("shutdown", "graceful stop"))
+    await drain(d)
+    if d.rest is not None and not d.paper:
+        ok = await cancel_leftovers(d)
+        d.summary["resting_after_stop"] = 0 if ok else -1
+        if not ok:
+            d.exit_code = 1
+        # the feed stopped before the cancels went out: a fill in between reached no socket. Read fills from
+        # REST once more so it is journaled (found by the chaos matrix, issue 10)
+        try:
+            await d.reconcile_now(startup=False)
+        except KalshibotError as e:
+            log.error("final fill reconciliation failed", error=str(e))
+    d.persist_state()
+    d.write_session("stop")
+    if d.journal is not None:
+        d.journal.flush()
+
+
+async def drain(d: Daemon, budget_s: float = 10.0) -> None:
+    """Send what the engine decided last (its shutdown cancels), for a bounded time: whatever is left after that is
+    found and cancelled by :func:`cancel_leftovers` from the exchange's own list."""
+    assert d.executor is not None
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + budget_s
+    for _ in range(50):
+        if not d.pending or loop.time() > give_up:
+            break
+        batch, d.pending = d.pending, []
+        try:
+            await d.executor.submit(batch)
+        except KalshibotError as e:
+            log.error("shutdown cancel failed", error=str(e))
+
+
+def write_session(d: Daemon, phase: str) -> None:
+    """The journal's ``session`` record (start / stop): version, config hash, environment and universe."""
+    if d.journal is None:
+        return
+    s = d.settings
+    d.journal.record(
+        "session",
+        d.clock_ms(),
+        version=__version__,
+        config_hash=s.config_hash(),
+        environment=s.environment + (" (paper)" if d.paper else ""),
+        universe=sorted(d.tickers) or list(s.universe.series or []),
+        phase=phase,
+    )
+
+
+def note_first_two_sided(d: Daemon) -> None:
+    """Record when a market first had both sides acknowledged by the exchange (the startup figure, issue 9)."""
+    if d.first_two_sided_ms is not None or d.engine is None:
+        return
+    sides: dict[str, set[str]] = {}
+    for o in d.engine.open_orders():
+        if o.state in (State.PENDING_NEW, State.UNKNOWN):
+            continue  # not (known to be) resting at the exchange yet
+        sides.setdefault(o.ticker, set()).add(o.side)
+    if any(len(s) == 2 for s in sides.values()):
+        d.first_two_sided_ms = d.clock_ms()
+        log.info("first two-sided quote", after_ms=d.first_two_sided_ms - d.started_ms)

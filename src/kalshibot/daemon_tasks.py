@@ -1,6 +1,7 @@
 """The daemon's periodic background tasks: the exchange-status poller (with the schedule's maintenance windows), the
-REST reconciler, and the watchdog. Each is a coroutine over a :class:`~kalshibot.daemon.Daemon` that turns what
-it learns into core events through ``Daemon.on_event``; failures of one round are logged and retried next round.
+REST reconciler, the universe refresher and the watchdog. Each is a coroutine over a
+:class:`~kalshibot.daemon.Daemon` that turns what it learns into core events through ``Daemon.on_event``; failures
+of one round are logged and retried next round.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from kalshibot.core import events as ev
 from kalshibot.core.fixed import format_count
 from kalshibot.errors import KalshibotError
 from kalshibot.net.reconcile import apply_policy, reconcile
+from kalshibot.universe import list_series_tickers, load_universe
 
 if TYPE_CHECKING:
     from kalshibot.daemon import Daemon
@@ -147,3 +149,35 @@ async def watchdog(d: Daemon) -> None:
 
 
 __all__ = ["in_maintenance", "maintenance_windows", "reconcile_now", "reconciler", "status_poller", "watchdog"]
+
+
+# ------------------------------------------------------------------------------------------------ universe
+async def universe_refresher(d: Daemon) -> None:
+    """Re-read the configured universe every ``universe.refresh_s``: new markets are added, vanished ones removed."""
+    interval = d.settings.universe.refresh_s
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await refresh_universe(d)
+        except KalshibotError as e:
+            log.warning("universe refresh failed", error=str(e))
+
+
+async def refresh_universe(d: Daemon) -> None:
+    assert d.rest is not None and d.feed is not None
+    specs = await load_specs(d)
+    fresh = {s.ticker: s for s in specs}
+    for t, spec in fresh.items():
+        if t not in d.tickers:
+            d.on_event(ev.MarketAdded(spec))
+    for t in d.tickers - fresh.keys():
+        d.on_event(ev.MarketRemoved(t))
+    d.tickers = set(fresh)
+    d.feed.set_markets(d.tickers)
+
+
+async def load_specs(d: Daemon) -> list[ev.MarketSpec]:
+    assert d.rest is not None
+    u = d.settings.universe
+    series = list(u.series) if u.series else await list_series_tickers(d.rest)
+    return await load_universe(d.rest, series, markets=u.markets, max_per_series=u.max_markets_per_series)
