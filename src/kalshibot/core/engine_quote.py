@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kalshibot.core import events as ev
+from kalshibot.core.engine_plan import _cancel_first, _no_self_cross
 from kalshibot.core.engine_risk import RiskDesk
 from kalshibot.core.fair import fair_value
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Price, format_price
@@ -38,10 +39,10 @@ from kalshibot.core.reconciler import (
     Cancel,
     Decrease,
     Keep,
-    Level,
     Place,
     ReconcileParams,
     Step,
+    level,
     reconcile_market,
 )
 from kalshibot.core.risk import RiskLimits
@@ -191,7 +192,7 @@ class QuotingCore:
         top = m.book.top()  # only once something may be sent or noted (the book does not change in between)
         bids_wanted, asks_wanted = bids, asks
         steps = reconcile_market(
-            [Level(p, c) for p, c in bids], [Level(p, c) for p, c in asks], live, m.spec.grid, now_ms, self._rparams
+            [level(p, c) for p, c in bids], [level(p, c) for p, c in asks], live, m.spec.grid, now_ms, self._rparams
         )
         steps, refused = self.desk.filter(m.spec, steps, self._fair_for_risk(m, top))
         steps = _no_self_cross(live, steps)
@@ -242,7 +243,9 @@ class QuotingCore:
             pos = position
             bids = cap_levels(bids, -pos) if pos < 0 else ()
             asks = cap_levels(asks, pos) if pos > 0 else ()
-        return bids, asks, {**q.reason, "risk_state": state}, key
+        reason = q.reason  # the quoter's own fresh dict (the Quote is not kept): add the state in place
+        reason["risk_state"] = state
+        return bids, asks, reason, key
 
     def _fair_for_risk(self, m: MarketState, top: ev.TopOfBook) -> Price | None:
         if top.yes_bid is None or top.yes_ask is None or top.yes_bid >= top.yes_ask:
@@ -277,7 +280,7 @@ class QuotingCore:
                 # buy YES at the bid; the ask is buying NO at 1 - ask (intent prices are of the side bought)
                 price = p if side == "bid" else Price(ONE_DOLLAR - p)
                 r = reason if i == 0 else {**reason, "level": i}
-                out.append(ev.IntentNote(iid, now_ms, m.ticker, outcome, price, c, top, r))
+                out.append(ev.intent_note(iid, now_ms, m.ticker, outcome, price, c, top, r))
             m.intent_ids[side] = ids
         return out
 
@@ -286,7 +289,11 @@ class QuotingCore:
     ) -> list[ev.Output]:
         out: list[ev.Output] = []
         # cancels first: they free exposure and are the cheapest way to get off a stale price
-        ordered = sorted(steps, key=_cancel_first) if any(isinstance(s, Cancel) for s in steps) else steps
+        ordered = steps
+        for s in steps:  # any() without the generator
+            if isinstance(s, Cancel):
+                ordered = sorted(steps, key=_cancel_first)
+                break
         for s in ordered:
             if isinstance(s, Keep):
                 continue
@@ -312,7 +319,7 @@ class QuotingCore:
                 o.intent_id, o.book_seq = iid, seq
                 self.desk.sync_order(o)
                 out.append(
-                    ev.AmendOrder(
+                    ev.amend_order(
                         o.order_id, old_coid, new_coid, o.ticker, o.side, s.price, s.total, s.expiration_ts_s, iid, seq
                     )
                 )
@@ -463,45 +470,11 @@ class QuotingCore:
         window = self._refresh_window_s
         for o in self.orders.orders(m.ticker):
             if o.state in WORKING and o.expiration_ts_s is not None and o.kind == "quote":
-                cands.append(max(now_ms + 1, (o.expiration_ts_s - window) * 1000))
+                due = (o.expiration_ts_s - window) * 1000
+                cands.append(due if due > now_ms else now_ms + 1)  # max(now_ms + 1, due) without the call
         if m.flatten_inflight is None and c.flatten.enabled and self.desk.position(m.ticker):
             close = m.spec.close_ts_ms
             if close is not None and close - c.flatten.before_close_ms <= now_ms < close:
                 cands.append(now_ms + 1_000)  # keep trying to flatten while in the window
         if cands:
             heapq.heappush(self._heap, (min(cands), m.version, m.ticker))
-
-
-def _cancel_first(s: Step) -> int:
-    return 0 if isinstance(s, Cancel) else 1
-
-
-def _no_self_cross(live: list[Order], steps: list[Step]) -> list[Step]:
-    """Drop a place/amend that would meet one of our own orders on the other side that may still rest (being
-    cancelled, or moved by an amend not yet acknowledged): a post-only order would be cancelled by the exchange and
-    a plain one would trade with ourselves. The next requote (after the other order's answer) sends it."""
-    if not any(isinstance(s, Place) or (isinstance(s, Amend) and not s.expiry_only) for s in steps):
-        return steps  # nothing that could cross (the plan of keeps, cancels and decreases passes unchanged)
-    # our highest bid and lowest ask, each at the worse of its price and its amend's target (one plain loop)
-    bid_top: int | None = None
-    ask_low: int | None = None
-    for o in live:
-        p, tp = o.price, o.target_price
-        if o.side == "bid":
-            hi = p if p >= tp else tp
-            if bid_top is None or hi > bid_top:
-                bid_top = hi
-        elif o.side == "ask":
-            lo = p if p <= tp else tp
-            if ask_low is None or lo < ask_low:
-                ask_low = lo
-    out: list[Step] = []
-    for s in steps:
-        if isinstance(s, Place | Amend) and not (isinstance(s, Amend) and s.expiry_only):
-            side = s.side if isinstance(s, Place) else s.order.side
-            if side == "bid" and ask_low is not None and s.price >= ask_low:
-                continue
-            if side == "ask" and bid_top is not None and s.price <= bid_top:
-                continue
-        out.append(s)
-    return out

@@ -89,8 +89,11 @@ class RiskDesk:
             # either the old or the new order is live, never both: count one order that is at least as bad as
             # each (the dearer price for a bid, the cheaper for an ask, and the larger size)
             pp = o.pending_price
-            price = Price(max(price, pp) if o.side == "bid" else min(price, pp))
-            count = Count(max(count, o.target_remaining))
+            if (pp > price) if o.side == "bid" else (pp < price):
+                price = pp
+            tr = o.target_remaining
+            if tr > count:
+                count = tr
         p.upsert_order(o.key, o.ticker, o.side, price, count)
 
     def set_position(self, e: ev.PositionSnapshot) -> None:
@@ -132,7 +135,8 @@ class RiskDesk:
                 self._note(spec.ticker, s.side, r)
             elif isinstance(s, Amend) and not s.expiry_only:
                 o = s.order
-                rest = Count(max(0, s.total - o.filled))
+                rest = s.total - o.filled
+                rest = Count(rest if rest > 0 else 0)
                 r = self.guard.check_amend(o.key, s.price, rest, fair)
                 if r is None:
                     out.append(s)
@@ -154,11 +158,12 @@ class RiskDesk:
         return r
 
     def _note(self, ticker: str, side: str, r: Refusal | None) -> None:
+        if r is None:
+            if self._refused:  # nothing refused anywhere (the usual case): nothing to forget, no key to build
+                self._refused.pop((ticker, side), None)
+            return
         key = (ticker, side)
         before = self._refused.get(key)
-        if r is None:
-            self._refused.pop(key, None)
-            return
         if before == r.limit:
             return
         self._refused[key] = r.limit

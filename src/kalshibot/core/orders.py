@@ -286,13 +286,15 @@ class Order:
 
     @property
     def filled(self) -> Count:
-        return Count(max(self.fills_counted, self.venue_filled))
+        a, b = self.fills_counted, self.venue_filled  # max() without the builtin call (read on every requote)
+        return a if a >= b else b
 
     @property
     def remaining(self) -> Count:
         if self.state in TERMINAL:
             return Count(0)
-        return Count(max(0, self.total - self.filled))
+        r = self.total - self.filled
+        return Count(r if r > 0 else 0)
 
     @property
     def target_price(self) -> Price:
@@ -304,7 +306,8 @@ class Order:
         if self.state in TERMINAL:
             return Count(0)
         total = self.pending_total if self.pending_total is not None else self.total
-        return Count(max(0, total - self.filled))
+        r = total - self.filled
+        return Count(r if r > 0 else 0)
 
     @property
     def is_terminal(self) -> bool:

@@ -26,7 +26,8 @@ values are micro-dollars, rounded so that losses and stakes are never understate
 (floor). Daily PnL = realized - fees + marked-to-market, minus the same total at the start of the trading day
 (:meth:`Portfolio.start_day`, called by the engine at the day boundary: there is no clock here).
 
-Money at stake is cached, because the risk guard asks for it on every order check (the hot path): per market its
+Money at stake (computed by :class:`~kalshibot.core.portfolio_stake.StakeMath`, which :class:`Portfolio` mixes
+in) is cached, because the risk guard asks for it on every order check (the hot path): per market its
 two losses, per event its stake and the account total, each for the portfolio as it is (no hypothetical order).
 Every :class:`Portfolio` method that changes a market's position, cost, resting orders, settlement value, event or
 mutual exclusivity invalidates that market, its event(s) and the account (marks do not enter money at stake). A
@@ -41,6 +42,7 @@ from collections.abc import Iterable
 
 from kalshibot.core.events import BookSide, FillEvent, MarketSpec
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Money, Price
+from kalshibot.core.portfolio_stake import StakeMath, _share
 from kalshibot.core.position import (
     _HYP_FIELDS,
     _X,
@@ -49,8 +51,6 @@ from kalshibot.core.position import (
     Hypothetical,
     MarketPosition,
     RestingOrder,
-    _ceil_money,
-    _fixed_loss,
     _floor_money,
     hypothetical,
 )
@@ -58,7 +58,7 @@ from kalshibot.core.position import (
 __all__ = ["_HYP_FIELDS", "Hypothetical", "MarketPosition", "Portfolio", "RestingOrder", "hypothetical"]
 
 
-class Portfolio:
+class Portfolio(StakeMath):
     """All our markets. The engine feeds it fills, resting-order changes, marks, determinations and settlements;
     the risk guard reads money at stake and daily PnL from it."""
 
@@ -74,6 +74,10 @@ class Portfolio:
         # (and read only while that entry is present), so it is valid exactly when the cached stake is
         self._event_excl: dict[str, bool] = {}
         self._account_clean = 0  # sum of _event_cache's values
+        # event ticker -> (its cached stake without market m's share, m), for an event dropped from _event_cache by
+        # order changes of that one market m only (_touch_orders): it is recomputed as that base plus m's share
+        # instead of a scan of its markets. Any other change to the event drops the entry (_touch).
+        self._event_base: dict[str, tuple[int, MarketPosition]] = {}
         self._dirty_events: set[str] = set()  # events whose stake must be recomputed into the account total
         # the last hypothetical judged (by identity: the guard asks market, event and account stake for the same
         # object in a row) and what was computed for it; dropped by _touch
@@ -113,6 +117,27 @@ class Portfolio:
         old = self._event_cache.pop(e, None)
         if old is not None:
             self._account_clean -= old
+        self._event_base.pop(e, None)
+        self._dirty_events.add(e)
+
+    def _touch_orders(self, m: MarketPosition) -> None:
+        """:meth:`_touch` for a change of ``m``'s resting orders only (its position, settlement, event and flags
+        unchanged): when the event's stake was cached, remember it without ``m``'s share, so that recomputing it
+        needs ``m``'s losses only (the requote path changes one order at a time; issue 9)."""
+        old_losses = self._losses_cache.pop(m.ticker, None)
+        self._hyp = None
+        e = m.event_ticker
+        old = self._event_cache.pop(e, None)
+        if old is not None:
+            self._account_clean -= old
+            if old_losses is not None and not self._event_excl[e] and not m.settled:
+                self._event_base[e] = (old - _share(m, old_losses), m)
+            else:
+                self._event_base.pop(e, None)
+        else:
+            base = self._event_base.get(e)
+            if base is not None and base[1] is not m:
+                del self._event_base[e]  # two markets changed since the event was cached: scan it
         self._dirty_events.add(e)
 
     def market(self, ticker: str) -> MarketPosition | None:
@@ -168,14 +193,14 @@ class Portfolio:
             m = self.ensure_market(ticker)
         m.orders[order_id] = RestingOrder(order_id, ticker, side, price, remaining)
         self._order_market[order_id] = ticker
-        self._touch(m)
+        self._touch_orders(m)
 
     def remove_order(self, order_id: str) -> None:
         ticker = self._order_market.pop(order_id, None)
         if ticker is not None:
             m = self._markets[ticker]
             m.orders.pop(order_id, None)
-            self._touch(m)
+            self._touch_orders(m)
 
     def order(self, order_id: str) -> RestingOrder | None:
         ticker = self._order_market.get(order_id)
@@ -307,7 +332,13 @@ class Portfolio:
             self._hyp_losses.clear()
             self._hyp_events.clear()
         self._hyp_losses[ticker] = (loss_no, loss_yes)
-        return reducing, _ceil_money(self._market_stake_x(m, change)), Count(lo), Count(hi)
+        if m.settlement_value is not None:
+            stake = self._market_stake_x(m, change)
+        else:  # _market_stake_x(m, change) of the losses just stored, without the calls
+            stake = loss_no if loss_no > loss_yes else loss_yes
+            if stake < 0:
+                stake = 0
+        return reducing, Money(-((-stake) // _X)), Count(lo), Count(hi)
 
     # --- PnL --------------------------------------------------------------------------------------------
     def realized_pnl(self, ticker: str | None = None) -> Money:
@@ -348,166 +379,3 @@ class Portfolio:
             return self._markets.values()
         m = self._markets.get(ticker)
         return () if m is None else (m,)
-
-    # --- money at stake ---------------------------------------------------------------------------------
-    def market_stake(self, ticker: str, change: Hypothetical | None = None) -> Money:
-        m = self._markets.get(ticker)
-        if m is None:
-            m = MarketPosition(ticker, ticker)
-            return _ceil_money(m.stake_x(change))
-        return _ceil_money(self._market_stake_x(m, change))
-
-    def event_stake(self, event_ticker: str, change: Hypothetical | None = None) -> Money:
-        return _ceil_money(self._event_stake_x(event_ticker, change))
-
-    def account_stake(self, change: Hypothetical | None = None) -> Money:
-        for e in self._dirty_events:
-            self._event_stake_x(e, None)  # recomputed into the cache and the account total
-        self._dirty_events.clear()
-        acc = self._account_clean
-        if change is None:
-            return _ceil_money(acc)
-        # only the events of the market(s) the hypothetical touches change (module docstring): _events_touched
-        # without building the set
-        e1 = self.event_of(change.ticker)
-        acc += self._event_stake_x(e1, change) - self._event_stake_x(e1, None)
-        if change.replaces is not None:
-            t = self._order_market.get(change.replaces)
-            if t is not None:
-                e2 = self._markets[t].event_ticker
-                if e2 != e1:
-                    acc += self._event_stake_x(e2, change) - self._event_stake_x(e2, None)
-        return _ceil_money(acc)
-
-    def event_of(self, ticker: str) -> str:
-        m = self._markets.get(ticker)
-        return ticker if m is None else m.event_ticker
-
-    def _touches(self, m: MarketPosition, change: Hypothetical | None) -> bool:
-        """Whether judging ``change`` changes ``m``'s losses (its market, or the market of the order it replaces)."""
-        return change is not None and (change.ticker == m.ticker or change.replaces in m.orders)
-
-    def _events_touched(self, change: Hypothetical) -> set[str]:
-        # an unknown ticker is its own event (ensure_market), judged with a fresh, empty position
-        events = {self.event_of(change.ticker)}
-        if change.replaces is not None:
-            t = self._order_market.get(change.replaces)
-            if t is not None:
-                events.add(self._markets[t].event_ticker)
-        return events
-
-    def _for(self, change: Hypothetical) -> None:
-        if change is not self._hyp:
-            self._hyp = change
-            self._hyp_losses.clear()
-            self._hyp_events.clear()
-
-    def _losses(self, m: MarketPosition, change: Hypothetical | None) -> tuple[int, int]:
-        # _touches and _for inlined (called for every market of an event on the risk check's hot path)
-        if change is not None and (change.ticker == m.ticker or change.replaces in m.orders):
-            if change is not self._hyp:
-                self._hyp = change
-                self._hyp_losses.clear()
-                self._hyp_events.clear()
-            got = self._hyp_losses.get(m.ticker)
-            if got is None:
-                got = self._hyp_losses[m.ticker] = m.losses_x(change)
-            return got
-        got = self._losses_cache.get(m.ticker)
-        if got is None:
-            got = self._losses_cache[m.ticker] = m.losses_x()
-        return got
-
-    def _market_stake_x(self, m: MarketPosition, change: Hypothetical | None) -> int:
-        losses = self._losses(m, change)
-        if m.settlement_value is not None:
-            return max(0, _fixed_loss(losses, m.settlement_value))
-        return max(0, *losses)
-
-    def _event_stake_x(self, event_ticker: str, change: Hypothetical | None) -> int:
-        if change is None:
-            got = self._event_cache.get(event_ticker)
-            if got is None:
-                got = self._event_cache[event_ticker] = self._event_stake_clean(event_ticker)
-                self._account_clean += got
-            return got
-        self._for(change)
-        got = self._hyp_events.get(event_ticker)
-        if got is None:
-            got = self._hyp_events[event_ticker] = self._event_stake_hyp(event_ticker, change)
-        return got
-
-    def _event_stake_clean(self, event_ticker: str) -> int:
-        """``_event_stake_scan(event_ticker, None)``, and the event's ``_event_excl`` flag. The independent-markets
-        case (the common one) is one tight loop over the cached losses: after every order change of a market its
-        event is recomputed here, once per requote on the hot path."""
-        members = self._events.get(event_ticker)
-        excl = False
-        total = 0
-        if members:
-            cache = self._losses_cache
-            for m in members.values():
-                if m.settled:
-                    continue
-                if m.mutually_exclusive:
-                    excl = True
-                    break
-                losses = cache.get(m.ticker)
-                if losses is None:
-                    losses = cache[m.ticker] = m.losses_x()
-                if m.settlement_value is not None:
-                    total += max(0, _fixed_loss(losses, m.settlement_value))
-                else:
-                    total += max(0, losses[0], losses[1])
-        self._event_excl[event_ticker] = excl
-        return self._event_stake_scan(event_ticker, None) if excl else total
-
-    def _event_stake_hyp(self, event_ticker: str, change: Hypothetical) -> int:
-        """The event's stake as if ``change`` rested. When no unsettled market of the event is mutually exclusive
-        the stake is the sum of its markets' stakes, and only the market(s) the hypothetical touches (its ticker,
-        and the market of the order it replaces: :meth:`_touches`) differ from the cached stake as it is: O(1)
-        instead of a scan of the event. A mutually exclusive event, or a ticker not yet known, is scanned."""
-        members = self._events.get(event_ticker)
-        if members is None or change.ticker not in self._markets:
-            return self._event_stake_scan(event_ticker, change)
-        total = self._event_stake_x(event_ticker, None)
-        if self._event_excl[event_ticker]:
-            return self._event_stake_scan(event_ticker, change)
-        m = members.get(change.ticker)
-        if m is not None and not m.settled:
-            total += self._market_stake_x(m, change) - self._market_stake_x(m, None)
-        if change.replaces is not None:
-            t = self._order_market.get(change.replaces)  # the market whose orders hold it (see _touches)
-            if t is not None and t != change.ticker:
-                m = members.get(t)
-                if m is not None and not m.settled:
-                    total += self._market_stake_x(m, change) - self._market_stake_x(m, None)
-        return total
-
-    def _event_stake_scan(self, event_ticker: str, change: Hypothetical | None) -> int:
-        members = self._events.get(event_ticker)
-        ms = [m for m in members.values() if not m.settled] if members else []
-        if change is not None and change.ticker not in self._markets and change.ticker == event_ticker:
-            ms.append(MarketPosition(change.ticker, change.ticker))
-        if not ms:
-            return 0
-        if not any(m.mutually_exclusive for m in ms):
-            return sum(self._market_stake_x(m, change) for m in ms)
-        # mutually exclusive: at most one market resolves YES
-        fixed = 0
-        open_: list[tuple[int, int]] = []
-        winner: MarketPosition | None = None
-        for m in ms:
-            if m.settlement_value == ONE_DOLLAR:
-                winner = m
-            losses = self._losses(m, change)
-            if m.settlement_value is None:
-                open_.append(losses)
-            else:
-                fixed += _fixed_loss(losses, m.settlement_value)
-        if winner is not None:
-            # the one YES is known: every undetermined market resolves NO
-            return max(0, fixed + sum(no for no, _ in open_))
-        all_no = sum(no for no, _ in open_)
-        worst_switch = max((yes - no for no, yes in open_), default=0)
-        return max(0, fixed + all_no + max(0, worst_switch))

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from kalshibot.core.events import BookSide
+from kalshibot.core.events import BookSide, draft_class
 from kalshibot.core.fixed import COUNT_ONE, ONE_DOLLAR, Count, Money, Price
 
 _X = COUNT_ONE  # x units per micro-dollar
@@ -57,20 +58,23 @@ class Hypothetical:
 
 
 _HYP_FIELDS = ("ticker", "side", "price", "count", "replaces")
-_hyp_set = tuple(getattr(Hypothetical, f).__set__ for f in _HYP_FIELDS)  # the slots' own setters
 
 
 def hypothetical(ticker: str, side: BookSide, price: Price, count: Count, replaces: str | None) -> Hypothetical:
-    """``Hypothetical(...)`` built through the slots' setters: the same frozen value at well under half the frozen
+    """``Hypothetical(...)``: plain slot stores into a twin with the same slots, whose class then becomes
+    ``Hypothetical`` (:func:`~kalshibot.core.events.draft_class`): the same frozen value at a fraction of the frozen
     dataclass ``__init__``'s cost (one per risk check, the hot path of issue 9; a test pins the field list)."""
-    h = object.__new__(Hypothetical)
-    s = _hyp_set
-    s[0](h, ticker)
-    s[1](h, side)
-    s[2](h, price)
-    s[3](h, count)
-    s[4](h, replaces)
-    return h
+    h: Any = object.__new__(_HypotheticalDraft)
+    h.ticker = ticker
+    h.side = side
+    h.price = price
+    h.count = count
+    h.replaces = replaces
+    h.__class__ = Hypothetical
+    return h  # type: ignore[no-any-return]
+
+
+_HypotheticalDraft = draft_class(Hypothetical)
 
 
 @dataclass(slots=True)

@@ -37,10 +37,11 @@ quoted. Our own resting orders may be the best prices we see; telling them apart
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from kalshibot.core.events import draft_class
 from kalshibot.core.fair import FairValueMode
 from kalshibot.core.fees import fee_floor_half_spread
 from kalshibot.core.fixed import COUNT_ONE, ONE_DOLLAR, Count, Price, format_count, format_price
@@ -76,7 +77,6 @@ _QC_FIELDS = (
     "time_to_close_s",
     "post_only",
 )
-_qc_set = tuple(getattr(QuoteContext, f).__set__ for f in _QC_FIELDS)  # the slots' own setters
 _new = object.__new__
 
 
@@ -92,22 +92,26 @@ def quote_context(
     time_to_close_s: float | None,
     post_only: bool,
 ) -> QuoteContext:
-    """``QuoteContext(...)`` with every field given, built through the slots' setters: the same frozen value
-    (equal, hashable, immutable afterwards) at a third of the frozen dataclass ``__init__``'s cost, once per
-    requote on the hot path (issue 9). ``_QC_FIELDS`` must list every field (a test pins it)."""
-    c = _new(QuoteContext)
-    s = _qc_set
-    s[0](c, ticker)
-    s[1](c, fair)
-    s[2](c, best_bid)
-    s[3](c, best_ask)
-    s[4](c, position)
-    s[5](c, grid)
-    s[6](c, fee_type)
-    s[7](c, fee_multiplier_ppm)
-    s[8](c, time_to_close_s)
-    s[9](c, post_only)
-    return c
+    """``QuoteContext(...)`` with every field given: plain slot stores into a twin with the same slots, whose class
+    then becomes ``QuoteContext`` (:func:`~kalshibot.core.events.draft_class`): the same frozen value (equal,
+    hashable, immutable afterwards) at a fraction of the frozen dataclass ``__init__``'s cost, once per requote on
+    the hot path (issue 9). ``_QC_FIELDS`` must list every field (a test pins it)."""
+    c: Any = _new(_QuoteContextDraft)
+    c.ticker = ticker
+    c.fair = fair
+    c.best_bid = best_bid
+    c.best_ask = best_ask
+    c.position = position
+    c.grid = grid
+    c.fee_type = fee_type
+    c.fee_multiplier_ppm = fee_multiplier_ppm
+    c.time_to_close_s = time_to_close_s
+    c.post_only = post_only
+    c.__class__ = QuoteContext
+    return c  # type: ignore[no-any-return]
+
+
+_QuoteContextDraft = draft_class(QuoteContext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,9 @@ def _check_shape(s: _Shape) -> None:
 # them (the fair value, the fee floor, the position) and a requote is the hot path
 _price_str = lru_cache(maxsize=8192)(format_price)
 _count_str = lru_cache(maxsize=1024)(format_count)
+# the fee floor is a pure function of (fee type, multiplier, size), the same for every quote of a market: memoized
+# (exceptions are not cached, so a bad size still raises every time)
+_fee_floor = lru_cache(maxsize=1024)(fee_floor_half_spread)
 
 
 @lru_cache(maxsize=4096)
@@ -185,7 +192,7 @@ def _finish(
     """Prices arrive as exact rationals ``num / scale`` micro-dollars (integers: this is the hot path, and
     ``fractions.Fraction`` cost most of a requote)."""
     grid = ctx.grid
-    h = fee_floor_half_spread(ctx.fee_type, ctx.fee_multiplier_ppm, shape.size)
+    h = _fee_floor(ctx.fee_type, ctx.fee_multiplier_ppm, shape.size)
     reason["fee_min_half_spread"] = _price_str(h)
     clipped: list[str] = []
     # 1. fee floor, symmetric about the model's centre: centre = (bid + ask) / 2, so work at twice the scale
@@ -233,7 +240,17 @@ def _finish(
             clipped.append("max_position_ask")
     reason["clipped"] = clipped
     reason["position"] = _count_str(ctx.position)
-    return Quote(bids=bids, asks=asks, reason=reason)
+    q: Any = _new(_QuoteDraft)  # Quote(bids=bids, asks=asks, reason=reason), built cheaply (events.draft_class)
+    q.bids = bids
+    q.asks = asks
+    q.reason = reason
+    q.__class__ = Quote
+    return q  # type: ignore[no-any-return]
+
+
+_QuoteDraft = draft_class(Quote)
+if [f.name for f in fields(Quote)] != ["bids", "asks", "reason"]:  # pragma: no cover - set a new field in _finish
+    raise ImportError("core/quoter.py: Quote changed; update _finish's builder")
 
 
 _LOGIT_SCALE_BITS = 20

@@ -33,9 +33,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from kalshibot.core.events import BookSide
+from kalshibot.core.events import BookSide, draft_class
 from kalshibot.core.fixed import Count, Price
 from kalshibot.core.grid import PriceGrid
 from kalshibot.core.orders import TERMINAL, Order, State
@@ -156,21 +156,27 @@ def reconcile_side(
     now_s = now_ms // 1000
     new_exp = now_s + params.expiration_s if params.expiration_s is not None else None
     amend_ok = params.policy == "amend"
+    window = params.refresh_window_s  # a computed property: read once per side, not once per kept order
     levels = _merge(desired)
     live = [o for o in orders if o.side == side and o.kind == "quote" and o.state not in _SKIPPED]
     steps: list[Step] = []
 
     # 1. assign each live order to the nearest desired level within tolerance (exact matches win)
-    groups: list[list[Order]] = [[] for _ in levels]
     spare: list[Order] = []
-    level_idx = [tick_index(grid, lv.price) for lv in levels]
+    ticks = grid.ticks  # tick_index inlined (a bisect per level and per live order on every requote)
+    if len(levels) == 1:  # the one-level quote without the two comprehensions (each a function call)
+        groups: list[list[Order]] = [[]]
+        level_idx = [bisect_left(ticks, levels[0].price)]
+    else:
+        groups = [[] for _ in levels]
+        level_idx = [bisect_left(ticks, lv.price) for lv in levels]
     for o in live:
         p = o.target_price
         best, best_d = -1, params.tolerance_ticks + 1
         if midpoint2 is not None and (2 * p >= midpoint2 if side == "bid" else 2 * p <= midpoint2):
             best_d = 1  # exact matches only
         if grid.is_valid(p):
-            oi = tick_index(grid, p)
+            oi = bisect_left(ticks, p)
             for i, li in enumerate(level_idx):
                 d = abs(oi - li)
                 if d < best_d:
@@ -180,25 +186,13 @@ def reconcile_side(
         else:
             spare.append(o)
 
-    def take_spare(price: int) -> Order | None:
-        """The unused, amendable order nearest ``price`` (amend policy only)."""
-        if not amend_ok:
-            return None
-        cands = [o for o in spare if not o.in_flight]
-        if not cands:
-            return None
-        # one candidate (the usual "move the one order" plan) is its own minimum
-        best = cands[0] if len(cands) == 1 else min(cands, key=lambda x: (abs(x.target_price - price), x.created_ms))
-        spare.remove(best)
-        return best
-
     # 2. levels nobody serves: move a spare order there, or place
     for lv, group in zip(levels, groups):
         if group:
             continue
-        mover = take_spare(lv.price)
+        mover = _take_spare(spare, lv.price) if amend_ok else None
         if mover is not None:
-            steps.append(Amend(mover, lv.price, Count(mover.filled + lv.count), new_exp))
+            steps.append(_amend(mover, lv.price, Count(mover.filled + lv.count), new_exp, False))
         else:
             steps.append(Place(side, lv.price, lv.count, new_exp))
 
@@ -206,7 +200,8 @@ def reconcile_side(
     for lv, group in zip(levels, groups):
         if not group:
             continue
-        held = sum(o.target_remaining for o in group)
+        # one order per level is the usual case: its remainder without a generator
+        held = group[0].target_remaining if len(group) == 1 else sum(o.target_remaining for o in group)
         kept = list(group)
         if held > lv.count:
             excess = held - lv.count
@@ -232,7 +227,7 @@ def reconcile_side(
         elif held < lv.count - params.size_tolerance:
             steps.append(Place(side, lv.price, Count(lv.count - held), new_exp))
         for o in kept:
-            steps += _refresh_or_keep(o, lv, side, now_s, new_exp, params)
+            steps += _refresh_or_keep(o, lv, side, now_s, new_exp, params, window)
 
     # 4. whatever is left over comes off the book
     for o in spare:
@@ -240,24 +235,88 @@ def reconcile_side(
     return steps
 
 
+def _take_spare(spare: list[Order], price: int) -> Order | None:
+    """The unused, amendable order nearest ``price``, taken out of ``spare`` (the amend policy's move; a module
+    function rather than a closure made on every call of :func:`reconcile_side`)."""
+    cands = [o for o in spare if not o.in_flight]
+    if not cands:
+        return None
+    # one candidate (the usual "move the one order" plan) is its own minimum
+    best = cands[0] if len(cands) == 1 else min(cands, key=lambda x: (abs(x.target_price - price), x.created_ms))
+    spare.remove(best)
+    return best
+
+
 _IGNORED = frozenset({State.PENDING_CANCEL, State.UNKNOWN})
 _SKIPPED = TERMINAL | _IGNORED  # terminal (``Order.is_terminal``) or ignored: one set lookup per order
 
 
 def _refresh_or_keep(
-    o: Order, lv: Level, side: BookSide, now_s: int, new_exp: int | None, params: ReconcileParams
+    o: Order, lv: Level, side: BookSide, now_s: int, new_exp: int | None, params: ReconcileParams, window: int
 ) -> list[Step]:
+    """``window`` is ``params.refresh_window_s``."""
     if (
-        o.state in (State.RESTING, State.PARTIALLY_FILLED)
+        o.state in _REFRESHABLE
         and o.expiration_ts_s is not None
         and new_exp is not None
-        and o.expiration_ts_s - now_s <= params.refresh_window_s
+        and o.expiration_ts_s - now_s <= window
     ):
         if params.policy == "amend":
-            return [Amend(o, o.price, o.total, new_exp, expiry_only=True)]
+            return [_amend(o, o.price, o.total, new_exp, True)]
         # cancel-replace cannot refresh in place; it loses the queue anyway, so it goes to the desired price
         return [Cancel(o, "expiry"), Place(side, lv.price, o.remaining, new_exp)]
-    return [Keep(o)]
+    k: Any = _new(_KeepDraft)
+    k.order = o
+    k.__class__ = Keep
+    return [k]
+
+
+_REFRESHABLE = frozenset({State.RESTING, State.PARTIALLY_FILLED})
+
+# Keep and Amend are built on every requote (a Keep per kept order, an Amend per moved one): through a mutable
+# twin with the same slots whose __class__ then becomes the frozen class (see events.draft_class; the same value,
+# type and immutability as the constructor, checked at import below and in tests/test_perf_core2_builders.py)
+_new = object.__new__
+_KeepDraft = draft_class(Keep)
+_AmendDraft = draft_class(Amend)
+
+
+_LevelDraft = draft_class(Level)
+
+
+def level(price: Price, count: Count) -> Level:
+    """``Level(price, count)``, built cheaply (see above): the engine makes one per desired level per requote."""
+    lv: Any = _new(_LevelDraft)
+    lv.price = price
+    lv.count = count
+    lv.__class__ = Level
+    return lv  # type: ignore[no-any-return]
+
+
+def _amend(order: Order, price: Price, total: Count, expiration_ts_s: int | None, expiry_only: bool) -> Amend:
+    """``Amend(order, price, total, expiration_ts_s, expiry_only)``, built cheaply (see above)."""
+    a: Any = _new(_AmendDraft)
+    a.order = order
+    a.price = price
+    a.total = total
+    a.expiration_ts_s = expiration_ts_s
+    a.expiry_only = expiry_only
+    a.__class__ = Amend
+    return a  # type: ignore[no-any-return]
+
+
+def _check_builders() -> None:
+    from dataclasses import fields
+
+    if (
+        [f.name for f in fields(Amend)] != ["order", "price", "total", "expiration_ts_s", "expiry_only"]
+        or [f.name for f in fields(Keep)] != ["order"]
+        or [f.name for f in fields(Level)] != ["price", "count"]
+    ):  # pragma: no cover - a new field must be set by the builders too
+        raise ImportError("core/reconciler.py: Keep/Amend/Level changed; update their builders")
+
+
+_check_builders()
 
 
 def _best(levels: Sequence[Level], pick: Callable[..., Price]) -> Price | None:

@@ -245,14 +245,13 @@ class RiskGuard:
         # 2. halted
         if self._state == "HALTED":
             return self._refuse("halted", 0, 0, "account", "", self.halt_reason or "halted")
-        event = p.event_of(h.ticker)
         # would_be_reducing, market_stake and position_bounds of h in one pass (pure: computing the stake and the
         # bounds before they are needed changes no answer)
         reducing, stake, lo, hi = p.judge_market(h)
         if reducing:
             # 3. reducing: exposure limits do not apply, except that event/account stake must not be raised
             # above a limit (see module docstring)
-            return self._no_increase_over(h, event)
+            return self._no_increase_over(h, p.event_of(h.ticker))
         # 4. reducing-only state
         if self._state == "REDUCING":
             return self._refuse("reducing_only", 0, 0, "market", h.ticker, "only reducing orders pass in REDUCING")
@@ -260,9 +259,19 @@ class RiskGuard:
         if stake > lim.max_notional_per_market:
             return self._refuse("max_notional_per_market", stake, lim.max_notional_per_market, "market", h.ticker)
         if lim.max_position is not None:
-            reach = max(-lo, hi)
+            reach = -lo if -lo > hi else hi
             if reach > lim.max_position:
                 return self._refuse("max_position", reach, lim.max_position, "market", h.ticker)
+        if lim.max_event_exposure is not None and lim.max_account_exposure is not None:
+            # both limits set (the default): both figures from one call (computing the account's before the
+            # event's verdict is read changes no answer: the portfolio's figures are pure)
+            es, acc = p.stakes_as_if(h)
+            if es > lim.max_event_exposure:
+                return self._refuse("max_event_exposure", es, lim.max_event_exposure, "event", p.event_of(h.ticker))
+            if acc > lim.max_account_exposure:
+                return self._refuse("max_account_exposure", acc, lim.max_account_exposure, "account", "")
+            return None
+        event = p.event_of(h.ticker)
         if lim.max_event_exposure is not None:
             es = p.event_stake(event, h)
             if es > lim.max_event_exposure:
