@@ -154,7 +154,8 @@ async def run_sigkill_cell(fault: Fault, seed: int, *, run_s: float) -> Cell:
         if cell.fills < MIN_FILLS and not loss_kill:
             cell.failures.append(f"vacuous: {cell.fills} fills < {MIN_FILLS}")
         if not loss_kill:
-            cell.two_sided = inv.two_sided_fraction(sampler.samples, cell.notes.pop("windows"))
+            windows = cell.notes.pop("windows", None)  # unset when the harness failed before the kill
+            cell.two_sided = None if windows is None else inv.two_sided_fraction(sampler.samples, windows)
             if cell.two_sided is None or cell.two_sided < MIN_TWO_SIDED:
                 cell.failures.append(f"vacuous: two-sided {cell.two_sided} < {MIN_TWO_SIDED} outside the fault window")
     cell.elapsed_s = time.monotonic() - t_start
