@@ -16,10 +16,13 @@ import pstats
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kalshibot.replay.cli import run_replay
+from kalshibot.replay.fastpath import feed_fast
+from kalshibot.replay.fastread import merged_fast
 from kalshibot.replay.replayer import Replayer
-from kalshibot.replay.sources import merged
+from kalshibot.replay.sources import ReadStats, expand_paths, merged
 
 DEMO = Path(__file__).resolve().parent.parent / "tests" / "data" / "replay-demo"
 
@@ -47,12 +50,21 @@ def main() -> None:
     whole = _best_cpu(lambda: run_replay(paths, "queue"), args.runs)
     print(f"records {n}: run_replay(queue) {n / whole:,.0f} events/s CPU ({whole / n * 1e6:.2f} us/record)")
     read = _best_cpu(lambda: sum(1 for _ in merged(paths)), args.runs)
-    print(f"  reading + merging: {read / n * 1e6:.2f} us/record")
+    print(f"  reading + merging (sources.merged, dicts): {read / n * 1e6:.2f} us/record")
+    files = expand_paths(paths)
+
+    def read_fast() -> list[Any]:
+        chunks = merged_fast(files, ReadStats())
+        return [rec for chunk in chunks for rec in chunk] if chunks is not None else list(merged(files))
+
+    fast_records = read_fast()
+    read = _best_cpu(read_fast, args.runs)
+    print(f"  reading + merging (fastread, as the command does): {read / n * 1e6:.2f} us/record")
     for models in ([], ["recorded"], ["queue"], ["queue", "recorded"]):
 
         def feed(models: list[str] = models) -> None:
             r = Replayer(models)
-            r.feed_all(records)
+            feed_fast(r, fast_records)  # a list holding DeltaRec too: only the fast path reads those
             r.finish()
 
         t = _best_cpu(feed, args.runs)

@@ -288,19 +288,22 @@ class Analytics:
             m.first_ms = m.last_ms = ts_ms
         if bb is not None and ba is not None:
             m.mark = (bb + ba) // 2  # LevelBook.mid()
-        # _record_quotes(m, ts_ms, top=(bb, ba)) without building the row when it equals the last point
+        # _record_quotes(m, ts_ms, top=(bb, ba)), inlined (once per top-of-book change per lane): the row is only
+        # built when it differs from the last point
+        tb = -1 if bb is None else bb
+        ta = -1 if ba is None else ba
+        ob = -1 if m.our_bid is None else m.our_bid
+        oa = -1 if m.our_ask is None else m.our_ask
         s = self.quotes.get(ticker)
-        if s is not None and s.points:
+        if s is None:
+            s = self.quotes[ticker] = Series(self.series_cap)
+        elif s.points:
             last = s.points[-1]
-            if (
-                last[3] == (-1 if bb is None else bb)
-                and last[4] == (-1 if ba is None else ba)
-                and last[1] == (-1 if m.our_bid is None else m.our_bid)
-                and last[2] == (-1 if m.our_ask is None else m.our_ask)
-            ):
+            if last[3] == tb and last[4] == ta and last[1] == ob and last[2] == oa:
                 self._quiet.add(ticker)
                 return
-        self._record_quotes(m, ts_ms, top=(bb, ba))
+        self._quiet.discard(ticker)
+        s.add(ts_ms, ob, oa, tb, ta)
 
     def on_quotes(self, ticker: str, bid: Price | None, ask: Price | None, ts_ms: int) -> None:
         self.advance(ts_ms)
@@ -391,7 +394,7 @@ class Analytics:
                 total += m.cash_pc + m.position * price
             fees += m.fees
         if frac is None:
-            return Fraction(total, COUNT_ONE) - fees
+            return Fraction(total - fees * COUNT_ONE, COUNT_ONE)  # = Fraction(total, COUNT_ONE) - fees
         return (frac + total) / COUNT_ONE - fees
 
     def finish(self, end_ms: int | None = None) -> Summary:
@@ -457,10 +460,14 @@ class Analytics:
             return
         self._last_sample_ms = self.now_ms
         pnl = self.net_pnl()
-        if self._peak is None or pnl > self._peak:
-            self._peak = pnl
-        self._max_dd = max(self._max_dd, self._peak - pnl)
-        self.pnl_series.add(self.now_ms, int(pnl // 1))
+        peak = self._peak
+        if peak is None or pnl > peak:
+            self._peak = pnl  # a new peak: no drawdown from it (the max with 0 keeps _max_dd, which is >= 0)
+        else:
+            dd = peak - pnl
+            if dd > self._max_dd:
+                self._max_dd = dd
+        self.pnl_series.add(self.now_ms, pnl.numerator // pnl.denominator)  # int(pnl // 1), without a Fraction op
 
     def _record_quotes(
         self, m: MarketStats, ts_ms: int, force: bool = False, top: tuple[int | None, int | None] | None = None

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kalshibot.errors import UsageError
+from kalshibot.replay.fastpath import feed_files
 from kalshibot.replay.fillmodels import FILL_MODELS
 from kalshibot.replay.hypothesis import judge
 from kalshibot.replay.replayer import Replayer, ReplayResult
@@ -60,7 +61,10 @@ def run_replay(
         whatif = WhatIf(settings, fill_model="queue" if fill_model == "recorded" else fill_model)
         replayer.extra.append(whatif.on_record)
     stats = ReadStats()
-    replayer.feed_all(_progress(merged(paths, stats), stats))
+    # the fast reader reads in batches, so a progress line's byte count would move in steps: a terminal gets the
+    # line-by-line reader (same records, same results)
+    if sys.stderr.isatty() or not feed_files(replayer, paths, stats):
+        replayer.feed_all(_progress(merged(paths, stats), stats))
     result = replayer.finish()
     lines = describe(result, stats, fill_model)
     if whatif is not None:

@@ -175,7 +175,11 @@ class MarketFillState:
     pending_sorted: bool = True
 
     def pending_at(self, side: BookSide, price: int) -> int:
-        return sum(n for _, s, p, n in self.pending if s == side and p == price)
+        total = 0  # a plain loop: cheaper than sum() over a generator on these short lists
+        for _, s, p, n in self.pending:
+            if p == price and s == side:
+                total += n
+        return total
 
     def sorted_orders(self, side: BookSide | None = None) -> list[RestingOrder]:
         os_ = [o for o in self.orders.values() if side is None or o.side == side]

@@ -119,9 +119,12 @@ class ModelLane(Lane):
             self._quotes(ticker, ts_ms)
 
     def _quotes(self, ticker: str, ts_ms: int) -> None:
-        resting = self.venue.resting(ticker)  # once: it sorts every live order
-        bids = [o.price for o in resting if o.side == "bid"]
-        asks = [o.price for o in resting if o.side == "ask"]
+        # the best of our live orders in the market: no need for venue.resting(), which sorts them
+        bids: list[Price] = []
+        asks: list[Price] = []
+        for o in self.venue.live_orders():
+            if o.ticker == ticker:
+                (bids if o.side == "bid" else asks).append(o.price)
         self.analytics.on_quotes(ticker, max(bids) if bids else None, min(asks) if asks else None, ts_ms)
 
     def _virtual(self, rec: Record) -> str | None:

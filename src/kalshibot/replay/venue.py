@@ -17,6 +17,7 @@ through one :class:`~kalshibot.core.fees.FeeAccumulator` per order (the net fee 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kalshibot.core.events import (
@@ -107,6 +108,10 @@ class VirtualVenue:
 
     def order_id_for(self, client_order_id: str) -> str | None:
         return self._by_coid.get(client_order_id)
+
+    def live_orders(self) -> Iterable[RestingOrder]:
+        """Every live order, in no particular order (a view: do not change orders while iterating)."""
+        return self._orders.values()
 
     def resting(self, ticker: str | None = None) -> list[RestingOrder]:
         return sorted(
