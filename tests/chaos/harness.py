@@ -40,6 +40,7 @@ PREFIX = "kbc-"
 # (half the example config's): at 25 (5 quotes) creates and cancels still queued for the write budget, which the
 # engine counts at stake, tripped REDUCING for the whole account with a fifth of that on the exchange
 LIMITS_DOLLARS = (50, 80, 200)
+BASE_SIZE = 5  # contracts per quote the limits above are sized for; a row quoting more scales them in proportion
 MIN_FILLS = 5
 MIN_TWO_SIDED = 0.5
 RUN_S = 6.0  # after warm-up, at least this long (the fault fires inside it)
@@ -54,7 +55,7 @@ def chaos_config(
     policy: str = "amend",
     size: int = 5,
 ) -> str:
-    m, e, a = LIMITS_DOLLARS
+    m, e, a = limits_dollars(size)
     return f"""
 environment: sim
 sim_url: {sim_url}
@@ -168,8 +169,17 @@ def fired(sim: TestSim, fault: Fault) -> int:
     return sum(sim.faults.counters.get(c, 0) for c in fault.counters)
 
 
-def limits_micros() -> tuple[int, int, int]:
-    m, e, a = LIMITS_DOLLARS
+def limits_dollars(size: int = BASE_SIZE) -> tuple[int, int, int]:
+    """The limits for a row quoting ``size`` contracts: a user who doubles the quote size doubles the limits (the
+    cancel_404 row quotes 10 under the cancel-replace policy, where each requote keeps the old order at stake until
+    its cancel is answered and the new one at stake from the moment it is decided: at the 5-contract limits that row
+    sat in REDUCING for most of a cell with a third of the event limit on the exchange)."""
+    k = max(size, BASE_SIZE)
+    return tuple(v * k // BASE_SIZE for v in LIMITS_DOLLARS)  # type: ignore[return-value]
+
+
+def limits_micros(size: int = BASE_SIZE) -> tuple[int, int, int]:
+    m, e, a = limits_dollars(size)
     return m * ONE, e * ONE, a * ONE
 
 
@@ -191,7 +201,7 @@ def note_stakes(
     )
     cell.notes["stake_checks"] = watch.checks
     cell.notes["max_stake"] = [round(v / ONE, 2) for v in watch.max_seen]
-    cell.notes["max_used"] = [round(v / lim, 2) for v, lim in zip(watch.max_seen, limits_micros())]
+    cell.notes["max_used"] = [round(v / lim, 2) for v, lim in zip(watch.max_seen, watch.limits)]
     outside = [s for t, s in sampler.states if not any(a <= t <= b for a, b in windows)]
     if outside:
         cell.notes["reducing"] = round(sum(s == "REDUCING" for s in outside) / len(outside), 2)
@@ -211,7 +221,7 @@ async def run_cell(fault: Fault, seed: int, *, run_s: float = RUN_S) -> Cell:
         scenario="default", seed=seed, speed=SPEED, faults_enabled=True, rate_limit_tier=SIM_RATE_TIER
     ) as sim:
         user = sim.test_user_id
-        watch = StakeWatch(sim.exchange, user, limits_micros())
+        watch = StakeWatch(sim.exchange, user, limits_micros(fault.size))
         watch.attach()
         log = inv.OrderLog(sim.exchange, user)
         log.attach()
