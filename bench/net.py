@@ -272,7 +272,9 @@ async def _order_path(keys: Keys, cycles: int) -> dict[str, Any]:
         # the setup's garbage (simulator start, clients, the warm-up round) is collected now, not by the first
         # cycles' young-generation collections; the cycles' own collections still count
         gc.collect()
-        await asyncio.sleep(0)  # (so that the collection's loop iteration ends before the first cycle's)
+        # (so that the collection's loop iteration ends before the first cycle's, and the heartbeat has woken since:
+        # else its lateness from the collection is reported as the first cycle's wall stall, ~18 ms)
+        await asyncio.sleep(0.005)
         stalls: list[float] = []  # longest loop iteration (CPU) per cycle
         loop = asyncio.get_running_loop()
         assert isinstance(loop, _TimedLoop), "run _order_path with asyncio.Runner(loop_factory=_TimedLoop)"
