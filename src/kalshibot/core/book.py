@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from kalshibot.core.events import BookDelta, BookSnapshot, TopOfBook
+from kalshibot.core.events import BookDelta, BookSnapshot, TopOfBook, top_of_book
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Price
 from kalshibot.errors import BookError, SequenceGapError
 
@@ -195,14 +195,16 @@ class OrderBook:
 
     def top(self, seq: int | None = None) -> TopOfBook:
         """The top of book for journal intents; ``seq`` defaults to the last applied seq."""
+        # once per requote (issue 9): the slot builder skips the frozen __init__, and the levels already hold
+        # Price -> Count ints, so the NewType wrappers (identity at run time) are left out, as for best_* above
         by, bn = self._best_yes, self._best_no
-        return TopOfBook(
-            yes_bid=Price(by) if by is not None else None,
-            yes_bid_size=Count(self._yes[by]) if by is not None else None,
-            yes_ask=Price(ONE_DOLLAR - bn) if bn is not None else None,
-            yes_ask_size=Count(self._no[bn]) if bn is not None else None,
-            book_seq=self.seq if seq is None else seq,
-        )
+        if by is None:
+            if bn is None:
+                return top_of_book(None, None, None, None, self.seq if seq is None else seq)
+            return top_of_book(None, None, ONE_DOLLAR - bn, self._no[bn], self.seq if seq is None else seq)  # type: ignore[arg-type]
+        if bn is None:
+            return top_of_book(by, self._yes[by], None, None, self.seq if seq is None else seq)  # type: ignore[arg-type]
+        return top_of_book(by, self._yes[by], ONE_DOLLAR - bn, self._no[bn], self.seq if seq is None else seq)  # type: ignore[arg-type]
 
     def mid(self) -> Price | None:
         """(bid + ask) // 2 in micros (floor); None unless both sides have a level."""

@@ -429,6 +429,26 @@ def draft_class(cls: type) -> type:
 _new = object.__new__
 _IntentNoteDraft = draft_class(IntentNote)
 _AmendOrderDraft = draft_class(AmendOrder)
+_TopOfBookDraft = draft_class(TopOfBook)
+
+
+def top_of_book(
+    yes_bid: Price | None,
+    yes_bid_size: Count | None,
+    yes_ask: Price | None,
+    yes_ask_size: Count | None,
+    book_seq: int | None,
+) -> TopOfBook:
+    """``TopOfBook(yes_bid, yes_bid_size, yes_ask, yes_ask_size, book_seq)``, built cheaply (see above): the
+    engine takes one per requote (OrderBook.top, issue 9 round 3)."""
+    d: Any = _new(_TopOfBookDraft)
+    d.yes_bid = yes_bid
+    d.yes_bid_size = yes_bid_size
+    d.yes_ask = yes_ask
+    d.yes_ask_size = yes_ask_size
+    d.book_seq = book_seq
+    d.__class__ = TopOfBook
+    return d  # type: ignore[no-any-return]
 
 
 def intent_note(
@@ -493,6 +513,7 @@ def _check_builders() -> None:
     for want, got in (
         (note, intent_note(*(getattr(note, f.name) for f in fields(IntentNote)))),
         (amend, amend_order(*(getattr(amend, f.name) for f in fields(AmendOrder)))),
+        (top, top_of_book(*(getattr(top, f.name) for f in fields(TopOfBook)))),
     ):
         if type(got) is not type(want) or got != want or repr(got) != repr(want):  # pragma: no cover
             raise ImportError(f"core/events.py: the {type(want).__name__} builder is out of date")

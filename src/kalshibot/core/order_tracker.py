@@ -16,12 +16,56 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import Any
 
 from kalshibot.core import events as ev
 from kalshibot.core.fixed import Count, Price
 from kalshibot.core.orders import TABLE, TERMINAL, Applied, Ev, Order, State, Target, UnexpectedTransition
 
 _NO_MATCH = Applied(None, None, None, None)
+
+# Every order action a requote sends goes through _step, which returns an Applied: the frozen dataclass __init__
+# (seven object.__setattr__ calls, ~0.8 µs) was half of OrderTracker.send_amend on the figure-1 sending frames
+# (issue 9). As for the events.py builders, a mutable twin with the same slots takes plain stores and then becomes
+# a genuine Applied by __class__ assignment (checked at import below and by tests/test_perf_core3_builders.py).
+_new = object.__new__
+_ZERO = Count(0)
+_AppliedDraft = ev.draft_class(Applied)
+
+
+def _applied(
+    order: Order | None,
+    event: Ev | None,
+    old: State | None,
+    new: State | None,
+    new_fill: Count,
+    lookup: ev.LookupOrder | None,
+    unexpected: bool,
+) -> Applied:
+    """``Applied(order, event, old, new, new_fill, lookup, unexpected)``, built cheaply (see above)."""
+    d: Any = _new(_AppliedDraft)
+    d.order = order
+    d.event = event
+    d.old = old
+    d.new = new
+    d.new_fill = new_fill
+    d.lookup = lookup
+    d.unexpected = unexpected
+    d.__class__ = Applied
+    return d  # type: ignore[no-any-return]
+
+
+def _check_applied_builder() -> None:
+    # a field added to Applied (or a change of its layout) must fail loudly at import, not build wrong results
+    from dataclasses import fields
+
+    want = Applied(None, Ev.FILL, State.RESTING, State.UNKNOWN, Count(3), ev.LookupOrder("c", "o", "T"), True)
+    got = _applied(*(getattr(want, f.name) for f in fields(Applied)))
+    if type(got) is not Applied or got != want or repr(got) != repr(want):  # pragma: no cover
+        raise ImportError("core/order_tracker.py: the Applied builder is out of date")
+
+
+_check_applied_builder()
 
 
 def _is_not_found(code: str) -> bool:
@@ -337,7 +381,7 @@ class OrderTracker:
             # (chaos matrix, issue 10; tests/test_core_topup_race.py)
             final = False
         res = self._step(o, Ev.FILL_FINAL if final else Ev.FILL, now_ms)
-        return Applied(res.order, res.event, res.old, res.new, f.count, res.lookup, res.unexpected)
+        return _applied(res.order, res.event, res.old, res.new, f.count, res.lookup, res.unexpected)
 
     def _update(self, u: ev.OrderUpdate, now_ms: int) -> Applied:
         o = self._find(u.client_order_id, u.order_id)
@@ -407,14 +451,14 @@ class OrderTracker:
         look = None
         if new is State.UNKNOWN and (old is not State.UNKNOWN or not o.lookup_requested):
             look = self._lookup(o)
-        return Applied(o, e, old, new, lookup=look)
+        return _applied(o, e, old, new, _ZERO, look, False)
 
     def _unexpected(self, o: Order, e: Ev, now_ms: int) -> Applied:
         if self.strict:
             raise UnexpectedTransition(o.state, e, o.client_order_id)
         old = o.state
         self._set(o, State.UNKNOWN, now_ms)
-        return Applied(o, e, old, State.UNKNOWN, lookup=self._lookup(o), unexpected=True)
+        return _applied(o, e, old, State.UNKNOWN, _ZERO, self._lookup(o), True)
 
     def _lookup(self, o: Order) -> ev.LookupOrder:
         o.lookup_requested = True
