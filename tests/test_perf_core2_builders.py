@@ -1,11 +1,11 @@
 """Issue 9 round 2: the hot path's cheap builders of frozen values make exactly what the constructors make.
 
-``events.intent_note`` / ``events.amend_order``, the quoter's ``quote_context`` and its ``Quote``, the reconciler's
-``Keep`` / ``Amend`` are built through a mutable twin with the same slots whose ``__class__`` becomes the frozen
-class (``events.draft_class``). Each result must be the same type, compare and repr equal to the constructor's,
-hash the same (where the class is hashable) and stay immutable; a builder that swapped two fields or left one unset
-fails here. The ``Order`` quantity properties now avoid ``max()``: checked against the plain formulas.
-"""
+``event_builders.intent_note`` / ``event_builders.amend_order``, the quoter's ``quote_context`` and its ``Quote``,
+the reconciler's ``Keep`` / ``Amend`` are built through a mutable twin with the same slots whose ``__class__``
+becomes the frozen class (``event_builders.draft_class``). Each result must be the same type, compare and repr equal
+to the constructor's, hash the same (where the class is hashable) and stay immutable; a builder that swapped two
+fields or left one unset fails here. The ``Order`` quantity properties now avoid ``max()``: checked against the
+plain formulas."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kalshibot.core import event_builders as eb
 from kalshibot.core import events as ev
 from kalshibot.core import reconciler as rc
 from kalshibot.core.fixed import Count, Price
@@ -46,7 +47,7 @@ def test_intent_note_builder(
     iid: str, ts: int, t: str, outcome: ev.Outcome, p: int, c: int, top: ev.TopOfBook, r: dict[str, object]
 ) -> None:
     _same(
-        ev.intent_note(iid, ts, t, outcome, Price(p), Count(c), top, r),
+        eb.intent_note(iid, ts, t, outcome, Price(p), Count(c), top, r),
         ev.IntentNote(iid, ts, t, outcome, p, c, top, r),
     )  # type: ignore[arg-type]
 
@@ -56,7 +57,7 @@ def test_intent_note_builder(
 def test_amend_order_builder(
     oid: str, coid: str, new: str, t: str, side: ev.BookSide, p: int, c: int, exp: int | None, iid: str, seq: int | None
 ) -> None:
-    got = ev.amend_order(oid, coid, new, t, side, Price(p), Count(c), exp, iid, seq)
+    got = eb.amend_order(oid, coid, new, t, side, Price(p), Count(c), exp, iid, seq)
     want = ev.AmendOrder(oid, coid, new, t, side, Price(p), Count(c), exp, iid, seq)
     _same(got, want)
     assert hash(got) == hash(want)
@@ -123,7 +124,7 @@ def test_reconciler_step_builders(p: int, total: int, exp: int | None, expiry_on
 
 def test_draft_class_has_the_same_slots() -> None:
     for cls in (ev.IntentNote, ev.AmendOrder, QuoteContext, Quote, rc.Keep, rc.Amend):
-        draft = ev.draft_class(cls)
+        draft = eb.draft_class(cls)
         assert draft.__slots__ == cls.__slots__  # type: ignore[attr-defined]
         assert not hasattr(draft, "__dict__") or "__dict__" not in draft.__slots__  # type: ignore[attr-defined]
 

@@ -1,11 +1,11 @@
 """Issue 9 round 3: the new cheap builders of frozen values make exactly what the constructors make.
 
-``order_tracker._applied`` (every ``OrderTracker`` transition) and ``events.top_of_book`` (``OrderBook.top``, once
-per requote) are built through a mutable twin with the same slots whose ``__class__`` becomes the frozen class
-(``events.draft_class``). Each result must be the same type, compare, repr and hash equal to the constructor's and
-stay immutable; a builder that swapped two fields or left one unset fails here. ``OrderBook.top`` is checked
-against the plain formula on random books (it no longer wraps values in the NewTypes, which are identities).
-"""
+``order_tracker._applied`` (every ``OrderTracker`` transition) and ``event_builders.top_of_book``
+(``OrderBook.top``, once per requote) are built through a mutable twin with the same slots whose ``__class__``
+becomes the frozen class (``event_builders.draft_class``). Each result must be the same type, compare, repr and hash
+equal to the constructor's and stay immutable; a builder that swapped two fields or left one unset fails here.
+``OrderBook.top`` is checked against the plain formula on random books (it no longer wraps values in the NewTypes,
+which are identities)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kalshibot.core import event_builders as eb
 from kalshibot.core import events as ev
 from kalshibot.core import order_tracker as ot
 from kalshibot.core.book import OrderBook
@@ -44,7 +45,7 @@ def _same(got: object, want: object, *, identical: bool = True) -> None:
 def test_top_of_book_builder(
     bid: int | None, bs: int | None, ask: int | None, asz: int | None, seq: int | None
 ) -> None:
-    got = ev.top_of_book(bid, bs, ask, asz, seq)  # type: ignore[arg-type]
+    got = eb.top_of_book(bid, bs, ask, asz, seq)  # type: ignore[arg-type]
     want = ev.TopOfBook(bid, bs, ask, asz, seq)  # type: ignore[arg-type]
     _same(got, want)
     assert hash(got) == hash(want)

@@ -31,7 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from kalshibot.core.events import BookDelta, BookSnapshot, TopOfBook, top_of_book
+from kalshibot.core.event_builders import top_of_book
+from kalshibot.core.events import BookDelta, BookSnapshot, TopOfBook
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Price
 from kalshibot.errors import BookError, SequenceGapError
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kalshibot.core import event_builders as eb
 from kalshibot.core import events as ev
 from kalshibot.core.engine_plan import _cancel_first, _no_self_cross
 from kalshibot.core.engine_risk import RiskDesk
@@ -280,7 +281,7 @@ class QuotingCore:
                 # buy YES at the bid; the ask is buying NO at 1 - ask (intent prices are of the side bought)
                 price = p if side == "bid" else Price(ONE_DOLLAR - p)
                 r = reason if i == 0 else {**reason, "level": i}
-                out.append(ev.intent_note(iid, now_ms, m.ticker, outcome, price, c, top, r))
+                out.append(eb.intent_note(iid, now_ms, m.ticker, outcome, price, c, top, r))
             m.intent_ids[side] = ids
         return out
 
@@ -319,7 +320,7 @@ class QuotingCore:
                 o.intent_id, o.book_seq = iid, seq
                 self.desk.sync_order(o)
                 out.append(
-                    ev.amend_order(
+                    eb.amend_order(
                         o.order_id, old_coid, new_coid, o.ticker, o.side, s.price, s.total, s.expiration_ts_s, iid, seq
                     )
                 )

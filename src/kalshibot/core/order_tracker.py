@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+from kalshibot.core import event_builders as eb
 from kalshibot.core import events as ev
 from kalshibot.core.fixed import Count, Price
 from kalshibot.core.orders import TABLE, TERMINAL, Applied, Ev, Order, State, Target, UnexpectedTransition
@@ -30,7 +31,7 @@ _NO_MATCH = Applied(None, None, None, None)
 # a genuine Applied by __class__ assignment (checked at import below and by tests/test_perf_core3_builders.py).
 _new = object.__new__
 _ZERO = Count(0)
-_AppliedDraft = ev.draft_class(Applied)
+_AppliedDraft = eb.draft_class(Applied)
 
 
 def _applied(

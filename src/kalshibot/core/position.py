@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalshibot.core.events import BookSide, draft_class
+from kalshibot.core.event_builders import draft_class
+from kalshibot.core.events import BookSide
 from kalshibot.core.fixed import COUNT_ONE, ONE_DOLLAR, Count, Money, Price
 
 _X = COUNT_ONE  # x units per micro-dollar
@@ -62,8 +63,9 @@ _HYP_FIELDS = ("ticker", "side", "price", "count", "replaces")
 
 def hypothetical(ticker: str, side: BookSide, price: Price, count: Count, replaces: str | None) -> Hypothetical:
     """``Hypothetical(...)``: plain slot stores into a twin with the same slots, whose class then becomes
-    ``Hypothetical`` (:func:`~kalshibot.core.events.draft_class`): the same frozen value at a fraction of the frozen
-    dataclass ``__init__``'s cost (one per risk check, the hot path of issue 9; a test pins the field list)."""
+    ``Hypothetical`` (:func:`~kalshibot.core.event_builders.draft_class`): the same frozen value at a fraction of
+    the frozen dataclass ``__init__``'s cost (one per risk check, the hot path of issue 9; a test pins the field
+    list)."""
     h: Any = object.__new__(_HypotheticalDraft)
     h.ticker = ticker
     h.side = side

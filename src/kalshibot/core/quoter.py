@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-from kalshibot.core.events import draft_class
+from kalshibot.core.event_builders import draft_class
 from kalshibot.core.fair import FairValueMode
 from kalshibot.core.fees import fee_floor_half_spread
 from kalshibot.core.fixed import COUNT_ONE, ONE_DOLLAR, Count, Price, format_count, format_price
@@ -93,7 +93,7 @@ def quote_context(
     post_only: bool,
 ) -> QuoteContext:
     """``QuoteContext(...)`` with every field given: plain slot stores into a twin with the same slots, whose class
-    then becomes ``QuoteContext`` (:func:`~kalshibot.core.events.draft_class`): the same frozen value (equal,
+    then becomes ``QuoteContext`` (:func:`~kalshibot.core.event_builders.draft_class`): the same frozen value (equal,
     hashable, immutable afterwards) at a fraction of the frozen dataclass ``__init__``'s cost, once per requote on
     the hot path (issue 9). ``_QC_FIELDS`` must list every field (a test pins it)."""
     c: Any = _new(_QuoteContextDraft)
@@ -240,7 +240,7 @@ def _finish(
             clipped.append("max_position_ask")
     reason["clipped"] = clipped
     reason["position"] = _count_str(ctx.position)
-    q: Any = _new(_QuoteDraft)  # Quote(bids=bids, asks=asks, reason=reason), built cheaply (events.draft_class)
+    q: Any = _new(_QuoteDraft)  # Quote(bids=bids, asks=asks, reason=reason), built cheaply (event_builders.draft_class)
     q.bids = bids
     q.asks = asks
     q.reason = reason

@@ -35,7 +35,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kalshibot.core.events import BookSide, draft_class
+from kalshibot.core.event_builders import draft_class
+from kalshibot.core.events import BookSide
 from kalshibot.core.fixed import Count, Price
 from kalshibot.core.grid import PriceGrid
 from kalshibot.core.orders import TERMINAL, Order, State
@@ -274,8 +275,8 @@ def _refresh_or_keep(
 _REFRESHABLE = frozenset({State.RESTING, State.PARTIALLY_FILLED})
 
 # Keep and Amend are built on every requote (a Keep per kept order, an Amend per moved one): through a mutable
-# twin with the same slots whose __class__ then becomes the frozen class (see events.draft_class; the same value,
-# type and immutability as the constructor, checked at import below and in tests/test_perf_core2_builders.py)
+# twin with the same slots whose __class__ then becomes the frozen class (see event_builders.draft_class; the same
+# value, type and immutability as the constructor, checked at import below and in tests/test_perf_core2_builders.py)
 _new = object.__new__
 _KeepDraft = draft_class(Keep)
 _AmendDraft = draft_class(Amend)
