@@ -225,16 +225,7 @@ class FillModel:
         self, st: MarketFillState, side: BookSide, price: int, delta: int, seq: int, now_ms: int
     ) -> list[ModelFill]:
         """:meth:`on_delta` with the delta already in YES-leg terms (the replayer's per-record fast path)."""
-        book = st.book  # LevelBook.apply_level, inlined: once per delta
-        levels = book.bids if side == "bid" else book.asks
-        old = levels.get(price, 0)
-        new = old + delta
-        if new > 0:
-            levels[price] = new
-        else:
-            new = 0
-            levels.pop(price, None)
-        book.seq = seq
+        old, new = st.book.apply_level(side, price, delta, seq)  # (the replayer's fast loop inlines this step)
         consumed = st.consumed
         if consumed:
             key = (side, price)
