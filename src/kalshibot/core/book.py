@@ -18,7 +18,8 @@ the book ignores deltas (``apply_delta`` returns False) until the next snapshot:
 Best prices are cached per side. A delta can only raise the best (a level above it appears) or empty the best level;
 only the second case costs a ``max()`` over that side, so lookups are O(1) and updates O(1) amortized on the delta
 hot path. ``apply_delta`` reports whether the top of book (best price or its size on either side) changed, so the
-engine requotes only then.
+engine requotes only then. The ``(price, size)`` tuple of each side's best level is cached too (built on the first
+read after the top of that side changed), because the feed reads both on every delta and most deltas leave them be.
 
 :class:`SequenceTracker` checks ``seq`` per subscription id (API.md §5.4: the counter is per ``sid``; a snapshot and
 its deltas share it). ``check`` returns True for the next expected seq, False for a duplicate or old one (stale: drop
@@ -38,13 +39,16 @@ from kalshibot.errors import BookError, SequenceGapError
 
 Side = Literal["yes", "no"]
 
+# "not cached": the top-of-side tuple must be rebuilt from the levels on the next read (None means "no level")
+_STALE: object = object()
+
 __all__ = ["OrderBook", "SequenceTracker", "Side"]
 
 
 class OrderBook:
     """YES bids and NO bids of one market (see the module docstring). Not thread-safe; one owner."""
 
-    __slots__ = ("_best_no", "_best_yes", "_no", "_yes", "seq", "ticker", "valid")
+    __slots__ = ("_best_no", "_best_yes", "_no", "_top_no", "_top_yes", "_yes", "seq", "ticker", "valid")
 
     def __init__(self, ticker: str) -> None:
         self.ticker = ticker
@@ -52,6 +56,9 @@ class OrderBook:
         self._no: dict[int, int] = {}  # NO-leg price -> size
         self._best_yes: int | None = None
         self._best_no: int | None = None
+        # best_yes_bid() / best_no_bid() results, or _STALE: rebuilt from the levels on the next read
+        self._top_yes: object = _STALE
+        self._top_no: object = _STALE
         self.seq: int | None = None  # seq of the last snapshot/delta applied
         # a book starts invalid: nothing may be quoted against it before the first snapshot
         self.valid = False
@@ -62,6 +69,7 @@ class OrderBook:
         self._yes.clear()
         self._no.clear()
         self._best_yes = self._best_no = None
+        self._top_yes = self._top_no = _STALE
         self.seq = None
         self.valid = False
 
@@ -135,26 +143,26 @@ class OrderBook:
         self.seq = d.seq
         if new == old:
             return False
+        # the top of that side changes when a level appears above the best, or the best level's size changes
+        # (emptied: the next best is found by max()); every other change leaves best and cached tuple as they are
+        top: int | None = price
         if new:
             levels[price] = new
-            if best is None or price > best:
-                best = price
-                changed = True
-            else:
-                changed = price == best
+            if best is not None and price < best:
+                return False
         else:
             # old > 0 here (new == 0 != old), so the level exists
             del levels[price]
-            if price == best:
-                best = max(levels) if levels else None
-                changed = True
-            else:
-                changed = False
-        if d.side == "yes":
-            self._best_yes = best
+            if price != best:
+                return False
+            top = max(levels) if levels else None
+        if levels is self._yes:
+            self._best_yes = top
+            self._top_yes = _STALE
         else:
-            self._best_no = best
-        return changed
+            self._best_no = top
+            self._top_no = _STALE
+        return True
 
     def apply(self, ev: BookSnapshot | BookDelta) -> bool:
         """Dispatch a snapshot or a delta; returns whether the top of book changed."""
@@ -174,18 +182,22 @@ class OrderBook:
 
     # The three best-price reads run on every delta (issue 9): the levels hold Price -> Count values, so the
     # NewType wrappers (a C call each, ~40 ns, identity at run time) are left out and the ignores say so to mypy.
+    # best_yes_bid / best_no_bid return the cached tuple (an immutable value, so sharing it is safe) until the top
+    # of their side changes; tests/test_perf_book4_book.py checks them against the levels after every delta
     def best_yes_bid(self) -> tuple[Price, Count] | None:
-        by = self._best_yes
-        if by is None:
-            return None
-        return by, self._yes[by]  # type: ignore[return-value]
+        t = self._top_yes
+        if t is _STALE:
+            by = self._best_yes
+            t = self._top_yes = None if by is None else (by, self._yes[by])
+        return t  # type: ignore[return-value]
 
     def best_no_bid(self) -> tuple[Price, Count] | None:
         """Best NO bid in NO-leg price."""
-        bn = self._best_no
-        if bn is None:
-            return None
-        return bn, self._no[bn]  # type: ignore[return-value]
+        t = self._top_no
+        if t is _STALE:
+            bn = self._best_no
+            t = self._top_no = None if bn is None else (bn, self._no[bn])
+        return t  # type: ignore[return-value]
 
     def best_yes_ask(self) -> tuple[Price, Count] | None:
         """Best YES ask = 1 - best NO bid, with the size of that NO level (API.md §3.4)."""

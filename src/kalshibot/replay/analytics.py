@@ -32,6 +32,7 @@ from kalshibot.replay.fillmodels import LevelBook
 
 DEFAULT_HORIZONS_MS: tuple[int, ...] = (1_000, 5_000, 30_000, 60_000, 300_000)
 _NEVER = 1 << 62  # "no markout pending" for the due-time guard in advance()
+_FLOOR = -(1 << 64)  # below every timestamp a journal can hold (orjson's and msgspec's ints stop at -2**63)
 TOKEN_COST = {"create": 10, "amend": 10, "decrease": 10, "cancel": 2}  # API.md §7.1
 MARK_SAMPLE_MS = 1_000  # the PnL curve is sampled at every fill and at most once a second of data time otherwise
 
@@ -174,6 +175,9 @@ class Analytics:
         self._peak: Fraction | None = None
         self._max_dd = Fraction(0)
         self._last_sample_ms: int | None = None
+        # the latest time advance() has nothing to do but move the clock: no markout due and no PnL sample due
+        # (see _retime; the replayer's fast loop compares against it, one load instead of three tests)
+        self._until = _FLOOR
         self.pnl_series = Series(series_cap)  # (ts_ms, net marked PnL micros)
         self.inventory: dict[str, Series] = {}  # ticker -> (ts_ms, position)
         self.quotes: dict[str, Series] = {}  # ticker -> (ts_ms, our bid, our ask, best bid, best ask); -1 = none
@@ -223,6 +227,14 @@ class Analytics:
             if q and q[0].due_ms < nxt:
                 nxt = q[0].due_ms
         self._next_due = nxt
+        self._retime()
+
+    def _retime(self) -> None:
+        """``_until`` after ``_next_due`` or ``_last_sample_ms`` changed: ``now > _until`` exactly when ``now >
+        _next_due or _last_sample_ms is None or now - _last_sample_ms >= MARK_SAMPLE_MS`` (integers)."""
+        sampled = self._last_sample_ms
+        last_quiet = _FLOOR if sampled is None else sampled + MARK_SAMPLE_MS - 1
+        self._until = self._next_due if self._next_due < last_quiet else last_quiet
 
     def _catch_up(self, m: MarketStats) -> None:
         """Accrue ``m``'s uptime up to ``now_ms`` with its current state; call before changing that state."""
@@ -354,6 +366,7 @@ class Analytics:
             self._pending[h].append(_Pending(ts_ms + h, ticker, sign, yes_price, count))
             if ts_ms + h < self._next_due:
                 self._next_due = ts_ms + h
+        self._retime()
         s = self.inventory.get(ticker)
         if s is None:
             s = self.inventory[ticker] = Series(self.series_cap)
@@ -411,6 +424,7 @@ class Analytics:
                     self._markout_n[h] += p.count
             self._pending[h].clear()
         self._next_due = _NEVER
+        self._retime()
         self._sample(force=True)
         mk: list[MarketSummary] = []
         for t in sorted(self.markets):
@@ -459,6 +473,7 @@ class Analytics:
         if not force and self._last_sample_ms is not None and self.now_ms - self._last_sample_ms < MARK_SAMPLE_MS:
             return
         self._last_sample_ms = self.now_ms
+        self._retime()
         pnl = self.net_pnl()
         peak = self._peak
         if peak is None or pnl > peak:

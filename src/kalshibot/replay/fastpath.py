@@ -11,7 +11,8 @@ below compare against the pre-fast-path code). :func:`feed_files` is what ``kals
 or two files with :mod:`kalshibot.replay.fastread` (deltas decoded straight to a :class:`DeltaRec`, records
 handed over in lists rather than one generator step each).
 
-Everything else goes through :meth:`Replayer.feed` unchanged: records of other types, snapshots, any delta this
+Trades with an int clock take :func:`_trade` (``feed``'s steps for a print, without its dispatch). Everything
+else goes through :meth:`Replayer.feed` unchanged: records of other types, snapshots, any delta this
 path is not sure of (a field of an unexpected type, a price or size string not parsed before: ``feed`` parses it,
 remembers it, or raises exactly as before), and replayers whose lanes, analytics, venues, models or event builder
 are not the stock ones or that have ``extra`` hooks (they want the event object). The results equal
@@ -25,10 +26,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kalshibot.core.events import BookSide
+from kalshibot.core.events import BookSide, TradePrint
 from kalshibot.core.fixed import ONE_DOLLAR
 from kalshibot.replay import sources
-from kalshibot.replay.analytics import MARK_SAMPLE_MS, Analytics
+from kalshibot.replay.analytics import Analytics
 from kalshibot.replay.fastread import DeltaRec, merged_fast
 from kalshibot.replay.fillmodels import (
     ConservativeModel,
@@ -88,6 +89,39 @@ def feed_fast(r: Replayer, records: Iterable[Record]) -> bool:
     return True
 
 
+def _trade(
+    r: Replayer,
+    rec: dict[str, Any],
+    ts: int,
+    lanes: list[tuple[Analytics, tuple[ModelLane, dict[str, MarketFillState], FillModel, int] | None]],
+) -> None:
+    """:meth:`Replayer.feed` of a ``trade`` record whose ``ts_ms`` is an int, without the general dispatch: the same
+    state changes in the same order (count, clock, the event built by the same builder, which raises as before;
+    then per lane ``Lane.on_market``: the analytics' ``on_market``, which for a trade print only advances the
+    clock, and for a model lane the venue's ``on_market_event`` and the fills). tests/test_perf_replay3_fastpath.py
+    compares it with ``feed``."""
+    counts = r.counts
+    counts["trade"] = counts.get("trade", 0) + 1
+    last_ts = r.last_ts_ms
+    if last_ts is None or ts > last_ts:
+        r.last_ts_ms = ts
+    ev = sources.market_event_of(rec)
+    if type(ev) is not TradePrint:  # pragma: no cover - a trade record always builds a TradePrint
+        raise AssertionError("a trade record built another event")
+    ticker = ev.ticker
+    for a, model in lanes:
+        a.advance(ts)  # Analytics.on_market(ev, ts) for a TradePrint
+        if model is not None:
+            # ModelLane.on_market's venue half: VirtualVenue.on_market_event for a print, then the lane's fills
+            model_lane, markets, fm, _ = model
+            fst = markets.get(ticker)
+            if fst is None:
+                fst = model_lane.venue.state(ticker)
+            mf = fm.on_trade(fst, ev, ts)
+            if mf:  # no model fill: apply_fills gives [] and _fills does nothing
+                model_lane._fills(model_lane.venue.apply_fills(mf, ts), ticker, ts)
+
+
 def _feed(r: Replayer, chunks: Iterable[Iterable[Any]]) -> None:
     """The loop of :func:`feed_fast` over records in chunks (lists from the fast reader: dicts and
     :class:`~kalshibot.replay.fastread.DeltaRec`; or one iterable of dicts)."""
@@ -106,7 +140,6 @@ def _feed(r: Replayer, chunks: Iterable[Iterable[Any]]) -> None:
             lanes.append((lane.analytics, (lane, lane.venue.markets, fmodel, fmodel.grace_ms)))
         else:
             lanes.append((lane.analytics, None))
-    sample_ms = MARK_SAMPLE_MS
     delta_rec = DeltaRec
     nbook = 0
     try:
@@ -115,21 +148,26 @@ def _feed(r: Replayer, chunks: Iterable[Iterable[Any]]) -> None:
                 if type(rec) is delta_rec:
                     # decoded by the fast reader: the types are checked; a price or size string not parsed before
                     # goes to the general path, which parses it (or raises) as it always did
-                    memo_price = prices.get(rec.price)
-                    memo_delta = signed.get(rec.delta)
-                    if memo_price is None or memo_delta is None:
+                    # (subscripts: cheaper than .get() calls; try is free in 3.11 until it raises)
+                    try:
+                        price = prices[rec.price]
+                        delta = signed[rec.delta]
+                    except KeyError:
                         feed(rec.as_record())
                         continue
-                    price = memo_price
-                    delta = memo_delta
                     ts = rec.ts_ms
                     ticker = rec.ticker
                     seq = rec.seq
                     ask = rec.side == "no"
-                    coid = rec.client_order_id
+                    ours = rec.client_order_id is not None  # a DeltaRec's is a str or None
                 else:
                     t = rec.get("type")
                     if t != "book":
+                        if t == "trade":
+                            ts = rec.get("ts_ms")
+                            if type(ts) is int:
+                                _trade(r, rec, ts, lanes)
+                                continue
                         if type(t) is str and t not in _HANDLED:
                             ts = rec.get("ts_ms")
                             if type(ts) is int:  # what Replayer.feed does with it (every lane ignores it; no hooks)
@@ -164,6 +202,7 @@ def _feed(r: Replayer, chunks: Iterable[Iterable[Any]]) -> None:
                     ):
                         feed(rec)
                         continue
+                    ours = isinstance(coid, str)
                 # from here on nothing can fail: the same state changes as Replayer.feed, in the same order
                 nbook += 1  # counts["book"], added once at the end
                 last_ts = r.last_ts_ms
@@ -215,17 +254,17 @@ def _feed(r: Replayer, chunks: Iterable[Iterable[Any]]) -> None:
                         bb = max(levels) if levels else None
                         tops[ticker] = (bb, ba)
                         same = False
-                ours = isinstance(coid, str)  # our own order's change: not public liquidity
+                # ours: our own order's change (a client_order_id), not public liquidity
                 for a, model in lanes:
                     # Analytics.on_book_top, inlined (twice per record); the book exists (books are shared, see
                     # supported)
                     now = a.now_ms
                     if ts > now:
                         now = ts
-                    sampled = a._last_sample_ms
-                    # (start_ms is set whenever _last_sample_ms is: advance() sets both, and every other caller of
-                    # _sample advances first)
-                    if now > a._next_due or sampled is None or now - sampled >= sample_ms:
+                    # now > a._until: a markout or a PnL sample is due, or no sample yet (Analytics._retime); and
+                    # start_ms is set whenever _last_sample_ms is: advance() sets both, and every other caller of
+                    # _sample advances first
+                    if now > a._until:
                         a.advance(ts)
                     else:
                         a.now_ms = now
