@@ -36,7 +36,7 @@ from kalshibot.core import events as ev
 from kalshibot.core.book import OrderBook
 from kalshibot.core.coalesce import CANCELLED_BEFORE_SEND
 from kalshibot.core.engine_quote import EngineConfig, FlattenConfig, QuotingCore
-from kalshibot.core.fixed import ONE_DOLLAR, Count
+from kalshibot.core.fixed import ONE_DOLLAR, Count, Price
 from kalshibot.core.market import MarketState, own_from_orders, replace_spec, settlement_value
 from kalshibot.core.orders import Applied, Order, State
 from kalshibot.errors import BookError
@@ -367,6 +367,26 @@ class Engine(QuotingCore):
                 out += self._flatten(m, now_ms, force=True)
             return out
         return self._requote_all(now_ms)
+
+    # ================================================================================================ pnl
+    def _marks(self) -> dict[str, Price]:
+        marks: dict[str, Price] = {}
+        for t, m in self._markets.items():
+            if m.settlement_value is not None:
+                marks[t] = Price(m.settlement_value)
+            elif m.book.valid:
+                mid = m.book.mid()
+                if mid is not None:
+                    marks[t] = mid
+        return marks
+
+    def _check_pnl(self, now_ms: int) -> list[ev.Output]:
+        """Daily loss kill: HALTED cancels every resting order of ours."""
+        was = self.desk.state
+        self.desk.on_pnl(self.desk.daily_pnl(self._marks()))
+        if self.desk.state == "HALTED" and was != "HALTED":
+            return self._requote_all(now_ms)
+        return []
 
     def _on_timer(self, e: ev.Timer, now_ms: int) -> list[ev.Output]:
         out = self._check_pnl(now_ms)

@@ -23,7 +23,22 @@ def _no_self_cross(live: list[Order], steps: list[Step]) -> list[Step]:
             break
     else:
         return steps  # nothing that could cross (the plan of keeps, cancels and decreases passes unchanged)
-    # our highest bid and lowest ask, each at the worse of its price and its amend's target (one plain loop)
+    bid_top, ask_low = _own_extremes(live)
+    out: list[Step] = []
+    for s in steps:
+        if isinstance(s, Place | Amend) and not (isinstance(s, Amend) and s.expiry_only):
+            side = s.side if isinstance(s, Place) else s.order.side
+            if side == "bid" and ask_low is not None and s.price >= ask_low:
+                continue
+            if side == "ask" and bid_top is not None and s.price <= bid_top:
+                continue
+        out.append(s)
+    return out
+
+
+def _own_extremes(live: list[Order]) -> tuple[int | None, int | None]:
+    """Our highest bid and lowest ask, each at the worse of its price and its amend's target (one plain loop): a
+    place or amend at or through the other side's figure could meet that order (:func:`_no_self_cross`)."""
     bid_top: int | None = None
     ask_low: int | None = None
     for o in live:
@@ -36,13 +51,4 @@ def _no_self_cross(live: list[Order], steps: list[Step]) -> list[Step]:
             lo = p if p <= tp else tp
             if ask_low is None or lo < ask_low:
                 ask_low = lo
-    out: list[Step] = []
-    for s in steps:
-        if isinstance(s, Place | Amend) and not (isinstance(s, Amend) and s.expiry_only):
-            side = s.side if isinstance(s, Place) else s.order.side
-            if side == "bid" and ask_low is not None and s.price >= ask_low:
-                continue
-            if side == "ask" and bid_top is not None and s.price <= bid_top:
-                continue
-        out.append(s)
-    return out
+    return bid_top, ask_low

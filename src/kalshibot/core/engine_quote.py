@@ -20,7 +20,7 @@ from typing import Literal
 
 from kalshibot.core import event_builders as eb
 from kalshibot.core import events as ev
-from kalshibot.core.engine_plan import _cancel_first, _no_self_cross
+from kalshibot.core.engine_plan import _cancel_first, _no_self_cross, _own_extremes  # noqa: F401 (tests use the 2nd)
 from kalshibot.core.engine_risk import RiskDesk
 from kalshibot.core.fair import fair_value
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Price, format_price
@@ -43,8 +43,7 @@ from kalshibot.core.reconciler import (
     Place,
     ReconcileParams,
     Step,
-    level,
-    reconcile_market,
+    reconcile_quote,
 )
 from kalshibot.core.risk import RiskLimits
 
@@ -161,7 +160,7 @@ class QuotingCore:
         and nothing else happened since the last requote of this market (same epoch, not invalidated by an
         answer): when the quoter's inputs, or else its output, are unchanged there is nothing to do (the hot path
         stays cheap)."""
-        ticker = m.ticker
+        ticker = m.spec.ticker  # m.ticker without the property call
         if self.orders.has_unknown(ticker):
             self._schedule(m, now_ms)
             return []  # nothing new until the lookup resolves the order (events.OutcomeUnknown)
@@ -192,11 +191,10 @@ class QuotingCore:
             return []
         top = m.book.top()  # only once something may be sent or noted (the book does not change in between)
         bids_wanted, asks_wanted = bids, asks
-        steps = reconcile_market(
-            [level(p, c) for p, c in bids], [level(p, c) for p, c in asks], live, m.spec.grid, now_ms, self._rparams
-        )
-        steps, refused = self.desk.filter(m.spec, steps, self._fair_for_risk(m, top))
-        steps = _no_self_cross(live, steps)
+        steps = reconcile_quote(bids, asks, live, m.spec.grid, now_ms, self._rparams)
+        yb, ya = top.yes_bid, top.yes_ask  # the risk guard's fair value: the mid of a two-sided book
+        fair = Price((yb + ya) // 2) if yb is not None and ya is not None and yb < ya else None
+        steps, refused = self.desk.filter(m.spec, steps, fair)
         out: list[ev.Output] = []
         if refused:
             self._refused_markets.add(ticker)
@@ -208,7 +206,7 @@ class QuotingCore:
             bids = tuple(lv for lv in bids if ("bid", lv[0]) not in refused)
             asks = tuple(lv for lv in asks if ("ask", lv[0]) not in refused)
         out += self._intents(m, now_ms, top, {"bid": bids, "ask": asks}, reason, refused)
-        out += self._actions(m, steps, now_ms, top.book_seq, block)
+        out += self._actions(m, steps, now_ms, top.book_seq, block, live)
         m.last_quote_ms = now_ms
         m.last_quote_seq = top.book_seq
         m.cache_epoch = self._epoch if block is None else -1
@@ -222,11 +220,12 @@ class QuotingCore:
     ) -> _QuoteOut | str | None:
         """The quote for this market (None: no fair value; "same": the inputs equal ``same_as``)."""
         bid, bid_size, ask, ask_size = external_top(m.book, m.own)
-        ext = self.config.external_fair(m.ticker) if self.config.external_fair is not None else None
+        ticker = m.spec.ticker  # m.ticker without the property call (read three times per requote)
+        ext = self.config.external_fair(ticker) if self.config.external_fair is not None else None
         fair = fair_value(self.config.quote.fair_value, bid, bid_size, ask, ask_size, ext)
         if fair is None:
             return None
-        position = self.desk.position(m.ticker)
+        position = self.desk.position(ticker)
         state = self.desk.state
         # the quoter's inputs; a time-dependent model (logit: tau) is never skipped on equal inputs
         key: tuple[object, ...] = (fair, bid, ask, position, state, self._skip_same)
@@ -236,7 +235,7 @@ class QuotingCore:
             return "same"  # decided before building the quoter's context (the quoter-only frames stay cheap)
         s = m.spec
         ttc = (s.close_ts_ms - now_ms) / 1000.0 if s.close_ts_ms is not None else None
-        ctx = quote_context(m.ticker, fair, bid, ask, position, s.grid, s.fee_type, s.fee_multiplier_ppm, ttc, True)
+        ctx = quote_context(ticker, fair, bid, ask, position, s.grid, s.fee_type, s.fee_multiplier_ppm, ttc, True)
         q = self._quoter.quote(ctx)
         bids, asks = q.bids, q.asks
         if state == "REDUCING":
@@ -247,11 +246,6 @@ class QuotingCore:
         reason = q.reason  # the quoter's own fresh dict (the Quote is not kept): add the state in place
         reason["risk_state"] = state
         return bids, asks, reason, key
-
-    def _fair_for_risk(self, m: MarketState, top: ev.TopOfBook) -> Price | None:
-        if top.yes_bid is None or top.yes_ask is None or top.yes_bid >= top.yes_ask:
-            return None
-        return Price((top.yes_bid + top.yes_ask) // 2)
 
     def _intents(
         self,
@@ -264,6 +258,7 @@ class QuotingCore:
     ) -> list[ev.Output]:
         """An intent note per level whenever a side's desired quote changes (CONTRACTS.md: not every tick)."""
         out: list[ev.Output] = []
+        ticker = m.spec.ticker  # m.ticker without the property call
         for side in ("bid", "ask"):
             levels = want[side]
             why = ",".join(sorted(f"{p}:{lim}" for (sd, p), lim in refused.items() if sd == side)) if refused else ""
@@ -274,31 +269,67 @@ class QuotingCore:
             ids: dict[int, str] = {}
             outcome: ev.Outcome = "yes" if side == "bid" else "no"
             if not levels:
-                out.append(ev.IntentNote(self._id("i"), now_ms, m.ticker, outcome, Price(0), Count(0), top, reason))
+                out.append(ev.IntentNote(self._id("i"), now_ms, ticker, outcome, Price(0), Count(0), top, reason))
             for i, (p, c) in enumerate(levels):
-                iid = self._id("i")
+                self._n += 1
+                iid = f"{self._tag}i{self._n:x}"  # self._id("i"), without the call
                 ids[p] = iid
                 # buy YES at the bid; the ask is buying NO at 1 - ask (intent prices are of the side bought)
                 price = p if side == "bid" else Price(ONE_DOLLAR - p)
                 r = reason if i == 0 else {**reason, "level": i}
-                out.append(eb.intent_note(iid, now_ms, m.ticker, outcome, price, c, top, r))
+                out.append(eb.intent_note(iid, now_ms, ticker, outcome, price, c, top, r))
             m.intent_ids[side] = ids
         return out
 
     def _actions(
-        self, m: MarketState, steps: list[Step], now_ms: int, seq: int | None, block: str | None = None
+        self,
+        m: MarketState,
+        steps: list[Step],
+        now_ms: int,
+        seq: int | None,
+        block: str | None = None,
+        live: list[Order] | None = None,
     ) -> list[ev.Output]:
+        """The plan's order actions. With ``live`` (the market's orders before this plan) a place or amend that
+        could meet our own order on the other side is skipped, as ``engine_plan._no_self_cross`` drops it."""
         out: list[ev.Output] = []
-        # cancels first: they free exposure and are the cheapest way to get off a stale price
-        ordered = steps
-        for s in steps:  # any() without the generator
-            if isinstance(s, Cancel):
-                ordered = sorted(steps, key=_cancel_first)
-                break
+        ordered = steps  # cancels first: they free exposure and are the cheapest way to get off a stale price
+        cancels = crossable = False
+        for s in steps:  # the amend first: a sending requote's usual step (the classes are disjoint)
+            if isinstance(s, Amend):
+                crossable = crossable or not s.expiry_only
+            elif isinstance(s, Cancel):
+                cancels = True
+            elif isinstance(s, Place):
+                crossable = True
+        if cancels:
+            ordered = sorted(steps, key=_cancel_first)
+        # taken before any action of this plan changes an order (as _no_self_cross sees them)
+        bid_top, ask_low = _own_extremes(live) if crossable and live is not None else (None, None)
         for s in ordered:
-            if isinstance(s, Keep):
+            if isinstance(s, Amend):
+                o = s.order
+                if not s.expiry_only and (
+                    (o.side == "bid" and ask_low is not None and s.price >= ask_low)
+                    or (o.side == "ask" and bid_top is not None and s.price <= bid_top)
+                ):
+                    continue  # would meet our own order on the other side while it may rest: next requote
+                assert o.order_id is not None
+                iid = o.intent_id if s.expiry_only else m.intent_ids[o.side].get(s.price, o.intent_id)
+                self._n += 1
+                new_coid = f"{self._tag}{self._n:x}"  # self._id(""), without the call
+                old_coid = o.client_order_id
+                self.orders.send_amend(o, new_coid, s.price, s.total, s.expiration_ts_s, now_ms)
+                o.intent_id, o.book_seq = iid, seq
+                self.desk.sync_order(o)
+                out.append(
+                    eb.amend_order(
+                        o.order_id, old_coid, new_coid, o.ticker, o.side, s.price, s.total, s.expiration_ts_s, iid, seq
+                    )
+                )
+            elif isinstance(s, Keep):
                 continue
-            if isinstance(s, Cancel):
+            elif isinstance(s, Cancel):
                 o = s.order
                 self.orders.send_cancel(o, now_ms)
                 self.desk.sync_order(o)
@@ -310,21 +341,11 @@ class QuotingCore:
                 self.orders.send_decrease(o, s.reduce_by, now_ms)
                 self.desk.sync_order(o)
                 out.append(ev.DecreaseOrder(o.order_id, o.client_order_id, o.ticker, s.reduce_by, o.intent_id))
-            elif isinstance(s, Amend):
-                o = s.order
-                assert o.order_id is not None
-                iid = o.intent_id if s.expiry_only else m.intent_ids[o.side].get(s.price, o.intent_id)
-                new_coid = self._id("")
-                old_coid = o.client_order_id
-                self.orders.send_amend(o, new_coid, s.price, s.total, s.expiration_ts_s, now_ms)
-                o.intent_id, o.book_seq = iid, seq
-                self.desk.sync_order(o)
-                out.append(
-                    eb.amend_order(
-                        o.order_id, old_coid, new_coid, o.ticker, o.side, s.price, s.total, s.expiration_ts_s, iid, seq
-                    )
-                )
             elif isinstance(s, Place):
+                if (s.side == "bid" and ask_low is not None and s.price >= ask_low) or (
+                    s.side == "ask" and bid_top is not None and s.price <= bid_top
+                ):
+                    continue  # as for an amend above
                 ids = m.intent_ids[s.side]
                 iid = ids.get(s.price) or next(iter(ids.values()), "")
                 coid = self._id("")
@@ -355,7 +376,7 @@ class QuotingCore:
                 )
         return out
 
-    # ================================================================================================ flatten, pnl
+    # ================================================================================================ flatten
     def _flatten(self, m: MarketState, now_ms: int, *, force: bool) -> list[ev.Output]:
         """A reduce-only IOC against the best opposite price, within the allowed concession from fair value."""
         fc = self.config.flatten
@@ -421,25 +442,6 @@ class QuotingCore:
             ),
         ]
 
-    def _marks(self) -> dict[str, Price]:
-        marks: dict[str, Price] = {}
-        for t, m in self._markets.items():
-            if m.settlement_value is not None:
-                marks[t] = Price(m.settlement_value)
-            elif m.book.valid:
-                mid = m.book.mid()
-                if mid is not None:
-                    marks[t] = mid
-        return marks
-
-    def _check_pnl(self, now_ms: int) -> list[ev.Output]:
-        """Daily loss kill: HALTED cancels every resting order of ours."""
-        was = self.desk.state
-        self.desk.on_pnl(self.desk.daily_pnl(self._marks()))
-        if self.desk.state == "HALTED" and was != "HALTED":
-            return self._requote_all(now_ms)
-        return []
-
     # ================================================================================================ helpers
     def _id(self, kind: str) -> str:
         self._n += 1
@@ -453,29 +455,31 @@ class QuotingCore:
         """Recompute when this market next needs a look, and put it on the deadline heap."""
         m.version += 1
         c = self.config
-        cands: list[int] = []
-        edge = next_time_edge(
-            m.spec,
-            now_ms,
-            c.stop_before_close_ms,
-            c.flatten.before_close_ms if c.flatten.enabled else None,
-            c.release_windows,
+        fl = c.flatten
+        # the earliest of the candidates below (a running minimum: no list, no min() call; None: no deadline)
+        best = next_time_edge(
+            m.spec, now_ms, c.stop_before_close_ms, fl.before_close_ms if fl.enabled else None, c.release_windows
         )
-        if edge is not None:
-            cands.append(edge)
-        if m.cooldown_until_ms > now_ms:
-            cands.append(m.cooldown_until_ms)
-        quoting = any(m.intent_levels.values())
-        if quoting and m.last_quote_ms is not None:
-            cands.append(m.last_quote_ms + c.quote_ttl_ms)
+        cool = m.cooldown_until_ms
+        if cool > now_ms and (best is None or cool < best):
+            best = cool
+        if m.last_quote_ms is not None and any(m.intent_levels.values()):  # quoting: the quote's TTL
+            ttl = m.last_quote_ms + c.quote_ttl_ms
+            if best is None or ttl < best:
+                best = ttl
         window = self._refresh_window_s
-        for o in self.orders.orders(m.ticker):
+        ticker = m.spec.ticker  # m.ticker without the property call
+        for o in self.orders.orders(ticker):
             if o.state in WORKING and o.expiration_ts_s is not None and o.kind == "quote":
                 due = (o.expiration_ts_s - window) * 1000
-                cands.append(due if due > now_ms else now_ms + 1)  # max(now_ms + 1, due) without the call
-        if m.flatten_inflight is None and c.flatten.enabled and self.desk.position(m.ticker):
-            close = m.spec.close_ts_ms
-            if close is not None and close - c.flatten.before_close_ms <= now_ms < close:
-                cands.append(now_ms + 1_000)  # keep trying to flatten while in the window
-        if cands:
-            heapq.heappush(self._heap, (min(cands), m.version, m.ticker))
+                if due <= now_ms:
+                    due = now_ms + 1  # max(now_ms + 1, due) without the call
+                if best is None or due < best:
+                    best = due
+        if m.flatten_inflight is None and fl.enabled and self.desk.position(ticker):
+            close = m.spec.close_ts_ms  # in the window: keep trying to flatten
+            in_window = close is not None and close - fl.before_close_ms <= now_ms < close
+            if in_window and (best is None or now_ms + 1_000 < best):
+                best = now_ms + 1_000
+        if best is not None:
+            heapq.heappush(self._heap, (best, m.version, ticker))

@@ -120,11 +120,15 @@ class Portfolio(StakeMath):
         self._event_base.pop(e, None)
         self._dirty_events.add(e)
 
-    def _touch_orders(self, m: MarketPosition) -> None:
-        """:meth:`_touch` for a change of ``m``'s resting orders only (its position, settlement, event and flags
-        unchanged): when the event's stake was cached, remember it without ``m``'s share, so that recomputing it
-        needs ``m``'s losses only (the requote path changes one order at a time; issue 9)."""
-        old_losses = self._losses_cache.pop(m.ticker, None)
+    def _touch_orders(self, m: MarketPosition, d_no: int, d_yes: int) -> None:
+        """:meth:`_touch` for a change of one of ``m``'s resting orders only (its position, settlement, event and
+        flags unchanged), which moves ``m``'s losses by ``(d_no, d_yes)``: cached losses are moved by as much (the
+        same integer sums :meth:`MarketPosition.losses_x` adds up, one term changed), and when the event's stake
+        was cached it is remembered without ``m``'s share, so that recomputing it needs ``m``'s losses only (the
+        requote path changes one order at a time; issue 9)."""
+        old_losses = self._losses_cache.get(m.ticker)
+        if old_losses is not None:
+            self._losses_cache[m.ticker] = (old_losses[0] + d_no, old_losses[1] + d_yes)
         self._hyp = None
         e = m.event_ticker
         old = self._event_cache.pop(e, None)
@@ -191,16 +195,34 @@ class Portfolio(StakeMath):
         m = self._markets.get(ticker)
         if m is None:
             m = self.ensure_market(ticker)
+        prev = m.orders.get(order_id)
         m.orders[order_id] = RestingOrder(order_id, ticker, side, price, remaining)
         self._order_market[order_id] = ticker
-        self._touch_orders(m)
+        # the change in each outcome's loss: this order's term in losses_x, new minus old
+        d_no = d_yes = 0
+        if side == "bid":
+            d_no = price * remaining
+        else:
+            d_yes = (ONE_DOLLAR - price) * remaining
+        if prev is not None:
+            if prev.side == "bid":
+                d_no -= prev.price * prev.remaining
+            else:
+                d_yes -= (ONE_DOLLAR - prev.price) * prev.remaining
+        self._touch_orders(m, d_no, d_yes)
 
     def remove_order(self, order_id: str) -> None:
         ticker = self._order_market.pop(order_id, None)
         if ticker is not None:
             m = self._markets[ticker]
-            m.orders.pop(order_id, None)
-            self._touch_orders(m)
+            prev = m.orders.pop(order_id, None)
+            d_no = d_yes = 0
+            if prev is not None:  # its term in losses_x comes out
+                if prev.side == "bid":
+                    d_no = -prev.price * prev.remaining
+                else:
+                    d_yes = -(ONE_DOLLAR - prev.price) * prev.remaining
+            self._touch_orders(m, d_no, d_yes)
 
     def order(self, order_id: str) -> RestingOrder | None:
         ticker = self._order_market.get(order_id)

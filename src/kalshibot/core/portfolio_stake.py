@@ -81,6 +81,94 @@ class StakeMath:
                     acc += self._event_stake_x(e2, change) - self._event_stake_x(e2, None)
         return Money(-((-hyp) // _X)), Money(-((-acc) // _X))  # _ceil_money of each
 
+    def plan_bound(
+        self, ticker: str, amends: dict[str, tuple[int, int]], places: list[tuple[str, int, int]]
+    ) -> tuple[int, int, int, int] | None:
+        """An upper bound of the figures every exposure check of one plan in ``ticker`` judges (the risk desk's
+        bounded filter, ``RiskDesk.filter``): ``(market stake, largest |position| reachable, event stake,
+        account stake)``, all as if each amended order (``amends``: resting-order key -> (new price, new
+        remaining)) rested at *both* its old and its new figures (per loss outcome and for the count, the larger
+        of the two) and every place (``places``: (side, price, count)) rested too. None when the bound is not
+        made here (the market is unknown, settled or determined, its event is mutually exclusive, or an amended
+        key does not rest in this market): the caller then judges step by step.
+
+        Why it bounds every check: a check judges this market's resting orders with at most one of them
+        replaced by its amend, plus some of the places (the ones approved before it), plus its own order; other
+        markets as they are. Each loss outcome and each side's reachable count is a sum over the market's orders
+        of per-order terms that are >= 0 for an order that passed the fat-finger checks (price in (0, 1), count
+        > 0; the caller passes only such steps), so the bound's sums are >= the check's, term by term. The
+        market stake is max(0, loss if NO, loss if YES), the reach max(-lowest, highest) position: both
+        nondecreasing in those sums. An independent event's stake is the sum of its markets' stakes and the
+        account's the sum of its events': nondecreasing in this market's stake, the rest unchanged. Ceiling to
+        micro-dollars is nondecreasing too. So no check's figure exceeds the bound's."""
+        m = self._markets.get(ticker)
+        if m is None or m.settled or m.settlement_value is not None:
+            return None
+        e = m.event_ticker
+        event_now = self._event_cache.get(e)
+        if event_now is None:
+            event_now = self._event_stake_x(e, None)
+        if self._event_excl[e]:
+            return None  # mutually exclusive: the event's stake is not a sum of its markets' (judged exactly)
+        pos = m.position
+        if pos >= 0:
+            no_now, yes_now = m.cost_x, m.cost_x - pos * ONE_DOLLAR
+        else:
+            no_now, yes_now = m.cost_x + pos * ONE_DOLLAR, m.cost_x
+        no_b, yes_b = no_now, yes_now
+        bids = others = 0  # reachable counts of the bound (bids raise the position, the rest lower it)
+        found = 0
+        for oid, o in m.orders.items():
+            price, count = o.price, o.remaining
+            a = amends.get(oid)
+            if o.side == "bid":
+                no_now += price * count
+                if a is not None:
+                    found += 1
+                    new = a[0] * a[1]
+                    no_b += new if new > price * count else price * count
+                    bids += a[1] if a[1] > count else count
+                else:
+                    no_b += price * count
+                    bids += count
+            else:
+                old = (ONE_DOLLAR - price) * count
+                yes_now += old
+                if a is not None:
+                    found += 1
+                    new = (ONE_DOLLAR - a[0]) * a[1]
+                    yes_b += new if new > old else old
+                    others += a[1] if a[1] > count else count
+                else:
+                    yes_b += old
+                    others += count
+        if found != len(amends):
+            return None  # an amended order is not resting here: check_amend refuses it (judged exactly)
+        for side, p_price, p_count in places:
+            if side == "bid":
+                no_b += p_price * p_count
+                bids += p_count
+            else:
+                yes_b += (ONE_DOLLAR - p_price) * p_count
+                others += p_count
+        share_now = no_now if no_now > yes_now else yes_now
+        if share_now < 0:
+            share_now = 0
+        stake_b = no_b if no_b > yes_b else yes_b
+        if stake_b < 0:
+            stake_b = 0
+        hi, lo = pos + bids, pos - others
+        reach = -lo if -lo > hi else hi
+        dirty = self._dirty_events
+        if dirty:
+            for d in dirty:
+                self._event_stake_x(d, None)  # recomputed into the cache and the account total
+            dirty.clear()
+        event_b = event_now - share_now + stake_b
+        acc_b = self._account_clean - event_now + event_b
+        # micro-dollars, rounded up as _ceil_money rounds (without the calls)
+        return -((-stake_b) // _X), reach, -((-event_b) // _X), -((-acc_b) // _X)
+
     def _touches(self, m: MarketPosition, change: Hypothetical | None) -> bool:
         """Whether judging ``change`` changes ``m``'s losses (its market, or the market of the order it replaces)."""
         return change is not None and (change.ticker == m.ticker or change.replaces in m.orders)

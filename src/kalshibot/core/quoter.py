@@ -178,7 +178,10 @@ def _fit(position: int, size: int, n: int, max_position: int | None, buy: bool) 
     if max_position is None:
         return n
     room = max_position - position if buy else max_position + position
-    return max(0, min(n, room // size)) if room > 0 else 0
+    if room <= 0:
+        return 0
+    k = room // size  # max(0, min(n, room // size)) without the builtin calls (two per requote)
+    return n if k > n else (k if k > 0 else 0)
 
 
 def _finish(

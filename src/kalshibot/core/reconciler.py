@@ -160,6 +160,9 @@ def reconcile_side(
     window = params.refresh_window_s  # a computed property: read once per side, not once per kept order
     levels = _merge(desired)
     live = [o for o in orders if o.side == side and o.kind == "quote" and o.state not in _SKIPPED]
+    if len(levels) == 1 and len(live) == 1:
+        # the usual quote: one level, one order (the general steps below, specialised; tests/test_perf_core4_*)
+        return _one_on_one(side, levels[0], live[0], grid, now_s, new_exp, amend_ok, window, params, midpoint2)
     steps: list[Step] = []
 
     # 1. assign each live order to the nearest desired level within tolerance (exact matches win)
@@ -233,6 +236,64 @@ def reconcile_side(
     # 4. whatever is left over comes off the book
     for o in spare:
         steps.append(Cancel(o, "off_grid" if not grid.is_valid(o.target_price) else "requote"))
+    return steps
+
+
+def _one_on_one(
+    side: BookSide,
+    lv: Level,
+    o: Order,
+    grid: PriceGrid,
+    now_s: int,
+    new_exp: int | None,
+    amend_ok: bool,
+    window: int,
+    params: ReconcileParams,
+    midpoint2: int | None,
+) -> list[Step]:
+    """:func:`reconcile_side`'s plan when one level is wanted and one live order is there: the same four steps
+    with the lists of one (no groups, no spare list, no sort of one order), in the same order and with the same
+    step values. Every full requote of a one-level quote lands here (issue 9)."""
+    p = o.target_price
+    best_d = params.tolerance_ticks + 1
+    if midpoint2 is not None and (2 * p >= midpoint2 if side == "bid" else 2 * p <= midpoint2):
+        best_d = 1  # exact matches only
+    valid = grid.is_valid(p)
+    if valid:
+        ticks = grid.ticks
+        d = bisect_left(ticks, p) - bisect_left(ticks, lv.price)
+        served = (d if d >= 0 else -d) < best_d
+    else:
+        served = False
+    if not served:
+        # 2. the level has no order: move this one there (it is the only spare), or place; 4. cancel it if unused
+        if amend_ok and not o.in_flight:
+            return [_amend(o, lv.price, Count(o.filled + lv.count), new_exp, False)]
+        return [Place(side, lv.price, lv.count, new_exp), Cancel(o, "requote" if valid else "off_grid")]
+    # 3. the order serves the level: fix the size, refresh the expiry
+    steps: list[Step] = []
+    held = o.target_remaining
+    kept = True
+    if held > lv.count:
+        excess = held - lv.count
+        if held <= excess:
+            steps.append(Cancel(o, "size"))
+            kept = False
+        elif o.in_flight:
+            pass  # one request at a time: reduce it after its answer
+        elif amend_ok:
+            steps.append(Decrease(o, Count(excess)))
+            kept = False
+        else:
+            steps.append(Cancel(o, "size"))
+            steps.append(Place(side, lv.price, Count(held - excess), new_exp))
+            kept = False
+    elif held < lv.count - params.size_tolerance:
+        steps.append(Place(side, lv.price, Count(lv.count - held), new_exp))
+    if kept:
+        if not steps:
+            return _refresh_or_keep(o, lv, side, now_s, new_exp, params, window)
+        steps += _refresh_or_keep(o, lv, side, now_s, new_exp, params, window)
     return steps
 
 
@@ -343,3 +404,44 @@ def reconcile_market(
     mid2 = best_bid + best_ask if best_bid is not None and best_ask is not None else None
     plan = reconcile_side("bid", bids, orders, grid, now_ms, params, mid2)
     return plan + reconcile_side("ask", asks, orders, grid, now_ms, params, mid2)
+
+
+def reconcile_quote(
+    bids: Sequence[tuple[Price, Count]],
+    asks: Sequence[tuple[Price, Count]],
+    orders: Sequence[Order],
+    grid: PriceGrid,
+    now_ms: int,
+    params: ReconcileParams,
+) -> list[Step]:
+    """:func:`reconcile_market` of the quoter's ``(price, count)`` levels. The engine's usual requote (one level a
+    side, one live quote order a side) goes straight to :func:`_one_on_one` for both sides, with the setup both
+    :func:`reconcile_side` calls would repeat done once: the same plan (tests/test_perf_core4_reconcile.py)."""
+    if len(bids) == 1 and len(asks) == 1:
+        bp, bc = bids[0]
+        ap, ac = asks[0]
+        if bc > 0 and ac > 0:
+            bid_o: Order | None = None
+            ask_o: Order | None = None
+            nb = na = 0
+            for o in orders:  # reconcile_side's filter of live quote orders, both sides in one pass
+                if o.kind == "quote" and o.state not in _SKIPPED:
+                    if o.side == "bid":
+                        bid_o = o
+                        nb += 1
+                    elif o.side == "ask":
+                        ask_o = o
+                        na += 1
+            if nb == 1 and na == 1 and bid_o is not None and ask_o is not None:
+                now_s = now_ms // 1000
+                new_exp = now_s + params.expiration_s if params.expiration_s is not None else None
+                amend_ok = params.policy == "amend"
+                window = params.refresh_window_s
+                mid2 = bp + ap  # reconcile_market's midpoint of the one bid and one ask wanted
+                plan = _one_on_one("bid", level(bp, bc), bid_o, grid, now_s, new_exp, amend_ok, window, params, mid2)
+                return plan + _one_on_one(
+                    "ask", level(ap, ac), ask_o, grid, now_s, new_exp, amend_ok, window, params, mid2
+                )
+    return reconcile_market(
+        [level(p, c) for p, c in bids], [level(p, c) for p, c in asks], orders, grid, now_ms, params
+    )

@@ -229,19 +229,28 @@ class RiskGuard:
     def _refuse(self, limit: str, value: int, threshold: int, scope: Scope, sid: str, msg: str = "") -> Refusal:
         return Refusal(limit, value, threshold, scope, sid, self._state, msg)
 
+    def fat_finger(self, ticker: str, price: Price, count: Count, fair: Price | None) -> Refusal | None:
+        """Check 1 of every order (module docstring), whatever the state and the portfolio: the first failing
+        fat-finger check, or None. :meth:`_check` starts with it; the desk's bounded filter runs it per step."""
+        lim = self.limits
+        if count <= 0:
+            return self._refuse("order_size", count, 1, "market", ticker, "count must be positive")
+        if lim.max_order_size is not None and count > lim.max_order_size:
+            return self._refuse("max_order_size", count, lim.max_order_size, "market", ticker)
+        if not 0 < price < ONE_DOLLAR:
+            return self._refuse("price_range", price, ONE_DOLLAR, "market", ticker, "price outside (0, 1)")
+        if lim.price_band is not None and fair is not None and abs(price - fair) > lim.price_band:
+            return self._refuse(
+                "price_band", abs(price - fair), lim.price_band, "market", ticker, "price too far from fair value"
+            )
+        return None
+
     def _check(self, h: Hypothetical, fair: Price | None) -> Refusal | None:
         lim, p = self.limits, self.portfolio
         # 1. fat-finger: always
-        if h.count <= 0:
-            return self._refuse("order_size", h.count, 1, "market", h.ticker, "count must be positive")
-        if lim.max_order_size is not None and h.count > lim.max_order_size:
-            return self._refuse("max_order_size", h.count, lim.max_order_size, "market", h.ticker)
-        if not 0 < h.price < ONE_DOLLAR:
-            return self._refuse("price_range", h.price, ONE_DOLLAR, "market", h.ticker, "price outside (0, 1)")
-        if lim.price_band is not None and fair is not None and abs(h.price - fair) > lim.price_band:
-            return self._refuse(
-                "price_band", abs(h.price - fair), lim.price_band, "market", h.ticker, "price too far from fair value"
-            )
+        r = self.fat_finger(h.ticker, h.price, h.count, fair)
+        if r is not None:
+            return r
         # 2. halted
         if self._state == "HALTED":
             return self._refuse("halted", 0, 0, "account", "", self.halt_reason or "halted")
