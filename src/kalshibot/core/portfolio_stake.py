@@ -112,17 +112,15 @@ class StakeMath:
             return None  # mutually exclusive: the event's stake is not a sum of its markets' (judged exactly)
         pos = m.position
         if pos >= 0:
-            no_now, yes_now = m.cost_x, m.cost_x - pos * ONE_DOLLAR
+            no_b, yes_b = m.cost_x, m.cost_x - pos * ONE_DOLLAR
         else:
-            no_now, yes_now = m.cost_x + pos * ONE_DOLLAR, m.cost_x
-        no_b, yes_b = no_now, yes_now
+            no_b, yes_b = m.cost_x + pos * ONE_DOLLAR, m.cost_x
         bids = others = 0  # reachable counts of the bound (bids raise the position, the rest lower it)
         found = 0
         for oid, o in m.orders.items():
             price, count = o.price, o.remaining
             a = amends.get(oid)
             if o.side == "bid":
-                no_now += price * count
                 if a is not None:
                     found += 1
                     new = a[0] * a[1]
@@ -133,7 +131,6 @@ class StakeMath:
                     bids += count
             else:
                 old = (ONE_DOLLAR - price) * count
-                yes_now += old
                 if a is not None:
                     found += 1
                     new = (ONE_DOLLAR - a[0]) * a[1]
@@ -151,9 +148,9 @@ class StakeMath:
             else:
                 yes_b += (ONE_DOLLAR - p_price) * p_count
                 others += p_count
-        share_now = no_now if no_now > yes_now else yes_now
-        if share_now < 0:
-            share_now = 0
+        # this market's share of the event's cached stake, from the same cached losses the event's figure was
+        # built from (review of round 4): event_now - share_now is then exactly the rest of the event
+        share_now = self._market_stake_x(m, None)
         stake_b = no_b if no_b > yes_b else yes_b
         if stake_b < 0:
             stake_b = 0
