@@ -8,7 +8,8 @@ its outputs are dispatched at once: order actions go to a queue that one task dr
 actions of one decision travel together, as one batch), notes go to the journal. The tasks:
 
 * the WebSocket feed (books, trades, fills, our orders, lifecycle; reconnects by itself),
-* the order pump (actions -> executor -> REST; outcomes come back through ``on_event``),
+* the order pump (actions -> executor -> REST; outcomes come back through ``on_event``; one submission in flight
+  per market, so a slow answer holds up only its own markets: ``daemon_pump``),
 * the timer (sleeps until ``engine.next_deadline()``; also rolls the trading day),
 * the universe refresher (new markets quoted after their first snapshot; closed ones leave quoting),
 * the exchange-status poller (no quoting while trading is inactive or in maintenance),
@@ -38,7 +39,7 @@ from typing import Any, cast
 
 import structlog
 
-from kalshibot import daemon_ops, daemon_tasks, logsetup
+from kalshibot import daemon_ops, daemon_pump, daemon_tasks, logsetup
 from kalshibot.config import Settings, load_settings
 from kalshibot.core import events as ev
 from kalshibot.core.engine import Engine
@@ -50,7 +51,6 @@ from kalshibot.daemon_support import (
     account_label,
     build_auth,
     note_to_record,
-    split_for_acks,
     start_embedded_sim,
 )
 from kalshibot.errors import JournalError, KalshibotError, UsageError
@@ -197,28 +197,11 @@ class Daemon:
 
     # ------------------------------------------------------------------------------------------- tasks
     async def _pump(self) -> None:
-        """Drain queued actions into the executor: everything decided since the last round travels together."""
-        assert self.executor is not None
-        while not self._pump_stop:
-            await self._pump_wake.wait()
-            self._pump_wake.clear()
-            while self.pending and not self._pump_stop:
-                # one submission per batch-create request, so each is acknowledged as it returns (daemon_support).
-                # Only the first request's worth leaves now; the rest goes back to the front of the queue, so what
-                # the engine decides while this one waits on the write bucket joins the unsent creates: a cancel
-                # of a queued create then drops the pair (Executor._coalesce) instead of sending both. Sending the
-                # whole round first let a rate-limited backlog feed itself: every requote of a market whose create
-                # was still queued became a create that was sent and then a cancel (chaos matrix, issue 10)
-                part, *rest = split_for_acks(self.pending, self._create_step())
-                self.pending = [a for later in rest for a in later]
-                self.summary["orders"] += sum(isinstance(a, ev.PlaceOrder) for a in part)
-                for a in part:
-                    self.metrics.orders.labels(type(a).__name__).inc()
-                try:
-                    await self.executor.submit(part)
-                except KalshibotError as e:
-                    log.error("executor failed a batch", error=str(e), actions=len(part))
-                self._check_two_sided()
+        """Drain queued actions into the executor, one submission per batch-create request (so each is
+        acknowledged as it returns, and what the engine decides while it waits on the write bucket joins the unsent
+        creates: a cancel of a queued create drops the pair, ``Executor._coalesce``), one lane per market (a slow
+        answer holds up only its own markets): :mod:`kalshibot.daemon_pump`."""
+        await daemon_pump.run_pump(self)
 
     def _create_step(self) -> int:
         """Creates per batch request, as ``KalshiRest.batch_create`` chunks them (0: no REST client, no split)."""

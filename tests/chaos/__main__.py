@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"[{time.monotonic() - t0:6.0f}s] {n} seed {s}: fills {c.fills} fired {c.fired} "
                     f"two-sided {c.two_sided if c.two_sided is None else round(c.two_sided, 2)} "
                     f"max-used {c.notes.get('max_used')} refused {c.notes.get('refused')} "
-                    f"reducing {c.notes.get('reducing')} "
+                    f"reducing {c.notes.get('reducing')} halted {c.notes.get('halted')} "
                     f"{c.elapsed_s:.1f}s {status}",
                     flush=True,
                 )
