@@ -83,56 +83,9 @@ def build(lim: RiskLimits, excl: list[bool], history, use_bound: bool):
     desk.use_bound = use_bound
     for i, t in enumerate(TICKERS):
         desk.add_market(MarketSpec(t, EVENTS[t], "S", GRID, mutually_exclusive=excl[i]))
-    pf = desk.portfolio
     orders: dict[str, Order] = {}
     for op in history:
-        k = op[0]
-        if k == "trade":
-            pf.apply_trade(op[1], op[2], op[3], op[4])
-        elif k == "fill":
-            o = orders.get(op[1])
-            if o is not None:
-                pf.apply_trade(o.ticker, o.side, o.price, op[2], order_id=o.key)
-        elif k == "order":
-            _, key, t, side, price, total, filled, s = op
-            o = Order(
-                client_order_id=key,
-                ticker=t,
-                side=side,
-                price=price,
-                total=Count(total + filled),
-                created_ms=0,
-                key=key,
-                state=s,
-                fills_counted=filled,
-                order_id=f"x-{key}",
-            )
-            if s is State.PENDING_AMEND:
-                o.pending_price = Price(min(990_000, price + 20_000))
-                o.pending_total = Count(total + filled + 50)
-            orders[key] = o
-            desk.sync_order(o)
-        elif k == "setpos":
-            pf.set_position(op[1], op[2])
-        elif k == "determine":
-            pf.determine(op[1], Price(op[2]))
-        elif k == "settle":
-            m = pf.market(op[1])
-            if m is not None and m.settlement_value is not None and not m.settled:
-                pf.settle(op[1])
-        elif k == "move":
-            pf.add_market(MarketSpec(op[1], op[2], "S", GRID, mutually_exclusive=op[3]))
-        elif k == "warm":
-            if op[1] == "acc":
-                pf.account_stake()
-            elif op[1] == "ev":
-                for e in ("E1", "E2", "E3"):
-                    pf.event_stake(e)
-            elif op[1] == "mkt":
-                for t in TICKERS:
-                    pf.market_stake(t)
-        elif k == "mark":
-            pf.set_mark(op[1], op[2])
+        _apply_more(desk, orders, op)
     return desk, orders
 
 
@@ -278,7 +231,14 @@ def _apply_more(desk, orders, op):
     elif k == "move":
         pf.add_market(MarketSpec(op[1], op[2], "S", GRID, mutually_exclusive=op[3]))
     elif k == "warm":
-        pf.account_stake()
+        if op[1] == "acc":
+            pf.account_stake()
+        elif op[1] == "ev":
+            for e in ("E1", "E2", "E3"):
+                pf.event_stake(e)
+        elif op[1] == "mkt":
+            for t in TICKERS:
+                pf.market_stake(t)
     elif k == "mark":
         pf.set_mark(op[1], op[2])
 
