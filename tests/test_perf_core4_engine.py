@@ -4,8 +4,8 @@ the round-3 pipeline sends and notes.
 Two engines get the same random stream (the harness of ``tests/test_engine_cache_scope.py``: book deltas on
 markets sharing an event, answers, rejects, venue updates, fills) and must produce identical outputs at every step.
 The reference engine runs the round-3 pipeline: the risk desk judges every step on its own (no plan bound), the
-self-cross check is its own pass before the actions (``engine_plan._no_self_cross``), the reconciler is the round-3
-``reconcile_market`` of ``Level`` objects with the round-3 ``reconcile_side`` (copied in
+self-cross check is its own pass before the actions (``_no_self_cross`` below, round 3's engine_plan code), the
+reconciler is the round-3 ``reconcile_market`` of ``Level`` objects with the round-3 ``reconcile_side`` (copied in
 ``tests/test_perf_core4_reconcile.py``) and ``has_unknown`` scans the market's orders. Limits range from tight
 (refusals, near-limit plans, REDUCING) to loose (the bound decides almost every plan). A broken bound makes the
 harness diverge (so it is sensitive).
@@ -20,15 +20,38 @@ import pytest
 
 from kalshibot.core import engine_quote
 from kalshibot.core import events as ev
-from kalshibot.core.engine_plan import _no_self_cross
+from kalshibot.core.engine_plan import _own_extremes
 from kalshibot.core.fixed import Money, Price, contracts
 from kalshibot.core.market import MarketState
 from kalshibot.core.orders import Order, State
 from kalshibot.core.portfolio import Portfolio
-from kalshibot.core.reconciler import Step
+from kalshibot.core.reconciler import Amend, Place, Step
 from kalshibot.core.risk import RiskLimits
 from tests.test_engine_cache_scope import TICKERS, _Counting, _Run
 from tests.test_perf_core4_reconcile import _reference_quote
+
+
+def _no_self_cross(live: list[Order], steps: list[Step]) -> list[Step]:
+    """Round 3's separate self-cross pass (now folded into ``QuotingCore._actions``). Drop a place/amend that would
+    meet one of our own orders on the other side that may still rest (being cancelled, or moved by an amend not
+    yet acknowledged): a post-only order would be cancelled by the exchange and a plain one would trade with
+    ourselves. The next requote (after the other order's answer) sends it."""
+    for s in steps:  # any() over a generator, as a plain loop (every requote that plans asks)
+        if isinstance(s, Place) or (isinstance(s, Amend) and not s.expiry_only):
+            break
+    else:
+        return steps  # nothing that could cross (the plan of keeps, cancels and decreases passes unchanged)
+    bid_top, ask_low = _own_extremes(live)
+    out: list[Step] = []
+    for s in steps:
+        if isinstance(s, Place | Amend) and not (isinstance(s, Amend) and s.expiry_only):
+            side = s.side if isinstance(s, Place) else s.order.side
+            if side == "bid" and ask_low is not None and s.price >= ask_low:
+                continue
+            if side == "ask" and bid_top is not None and s.price <= bid_top:
+                continue
+        out.append(s)
+    return out
 
 
 class _Round3(_Counting):

@@ -6,9 +6,9 @@
   portfolio judges every risk check the slow way (separate reducing / stake / bounds figures, a full scan of the
   event for the stake as if an order rested and for the stake as it is). A portfolio whose one-pass judgement is
   broken on purpose makes the harness diverge (so it is sensitive).
-* Unit level: ``next_time_edge``'s list-free common case, ``_no_self_cross``'s early exit, the reconciler's
-  one-level merge, the quoter's one-level ladder and memoized strings, and the identity hash of the order
-  lifecycle enums, each against the general formula.
+* Unit level: ``next_time_edge``'s list-free common case, ``_no_self_cross``'s early exit (round 3's pass, kept in
+  tests/test_perf_core4_engine.py as a reference), the reconciler's one-level merge, the quoter's one-level ladder
+  and memoized strings, and the identity hash of the order lifecycle enums, each against the general formula.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshibot.core import engine_quote
 from kalshibot.core.book import OrderBook
 from kalshibot.core.events import BookSnapshot, MarketSpec
 from kalshibot.core.fixed import Count, Price, format_count, format_price
@@ -39,6 +38,7 @@ from kalshibot.core.quoter import (
 )
 from kalshibot.core.reconciler import Amend, Cancel, Keep, Level, Place, Step, _best, _merge
 from tests.test_engine_cache_scope import _Counting, _Run
+from tests.test_perf_core4_engine import _no_self_cross
 
 GRID = PriceGrid.linear_cent()
 
@@ -194,7 +194,7 @@ def test_no_self_cross_equals_the_general_filter(
             steps.append(Cancel(o, "requote"))
         else:
             steps.append(Keep(o))
-    assert engine_quote._no_self_cross(live, steps) == _cross_reference(live, steps)
+    assert _no_self_cross(live, steps) == _cross_reference(live, steps)
 
 
 @given(st.lists(st.tuples(cents, st.integers(-100, 500)), max_size=4))

@@ -20,7 +20,7 @@ from typing import Literal
 
 from kalshibot.core import event_builders as eb
 from kalshibot.core import events as ev
-from kalshibot.core.engine_plan import _cancel_first, _no_self_cross, _own_extremes  # noqa: F401 (tests use the 2nd)
+from kalshibot.core.engine_plan import _cancel_first, _own_extremes
 from kalshibot.core.engine_risk import RiskDesk
 from kalshibot.core.fair import fair_value
 from kalshibot.core.fixed import ONE_DOLLAR, Count, Price, format_price
@@ -291,7 +291,7 @@ class QuotingCore:
         live: list[Order] | None = None,
     ) -> list[ev.Output]:
         """The plan's order actions. With ``live`` (the market's orders before this plan) a place or amend that
-        could meet our own order on the other side is skipped, as ``engine_plan._no_self_cross`` drops it."""
+        could meet our own order on the other side is skipped (``engine_plan._own_extremes``)."""
         out: list[ev.Output] = []
         ordered = steps  # cancels first: they free exposure and are the cheapest way to get off a stale price
         cancels = crossable = False
@@ -304,7 +304,7 @@ class QuotingCore:
                 crossable = True
         if cancels:
             ordered = sorted(steps, key=_cancel_first)
-        # taken before any action of this plan changes an order (as _no_self_cross sees them)
+        # taken before any action of this plan changes an order
         bid_top, ask_low = _own_extremes(live) if crossable and live is not None else (None, None)
         for s in ordered:
             if isinstance(s, Amend):
